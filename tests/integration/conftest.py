@@ -1,0 +1,171 @@
+"""Shared helpers for the integration tests: start the real mqttd binary on a free
+port with a generated configuration, wait until it accepts, stop it and check that it
+exited cleanly. Clients are independent implementations (paho-mqtt, mosquitto-clients)
+or raw sockets for byte-exact protocol checks."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+MQTTD_BIN = os.environ.get("MQTTD_BIN", "build/src/app/mqttd")
+SOURCE_ROOT = os.environ.get("MQTTD_SOURCE_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+
+
+def free_port():
+    """A TCP port nothing listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return '"%s"' % v
+
+
+class Broker:
+    """One mqttd process. `settings` are top-level config keys; `listeners` a list of
+    (bind, port); `http` a dict for [http] (disabled unless given)."""
+
+    def __init__(self, settings=None, listeners=None, http=None, args=None, workers=2):
+        self.tmp = tempfile.mkdtemp(prefix="mqttd-test-")
+        self.port = free_port()
+        self.listeners = listeners or [("127.0.0.1", self.port)]
+        self.settings = {"workers": workers, "log_level": "info", "sys_interval": 0}
+        self.settings.update(settings or {})
+        self.http = http
+        self.args = args or []
+        self.config_path = os.path.join(self.tmp, "mqttd.toml")
+        self.log_path = os.path.join(self.tmp, "mqttd.log")
+        self.proc = None
+        self.write_config()
+
+    def write_config(self):
+        lines = ["%s = %s" % (k, toml_value(v)) for k, v in self.settings.items()]
+        for bind, port in self.listeners:
+            lines += ["[[listener]]", 'bind = "%s"' % bind, "port = %d" % port]
+        lines += ["[http]"]
+        if self.http:
+            lines += ["%s = %s" % (k, toml_value(v)) for k, v in self.http.items()]
+        else:
+            lines += ["enabled = false"]
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([MQTTD_BIN, "--config", self.config_path] + self.args,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            host, port = self.listeners[0]
+            if not wait_port(port, host if host not in ("0.0.0.0", "::") else "127.0.0.1"):
+                self.proc.kill()
+                raise RuntimeError("mqttd did not start listening:\n" + self.read_log())
+        return self
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        """SIGTERM and wait; returns the exit status (the broker must exit within 5 s)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            if self.proc and self.proc.poll() is None:
+                self.proc.kill()
+            if getattr(self, "log", None):
+                self.log.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def make_broker(request):
+    """Factory fixture: make_broker(settings=..., ...) -> started Broker. Every broker is
+    stopped at the end of the test, which must find it exiting with status 0; its log is
+    printed when the test fails."""
+    brokers = []
+
+    def make(start=True, **kwargs):
+        b = Broker(**kwargs)
+        brokers.append(b)
+        return b.start() if start else b
+
+    yield make
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for b in brokers:
+        status = None
+        try:
+            status = b.stop()
+        except Exception:  # noqa: BLE001 - reported below through the assertion
+            status = "hung"
+        if failed or status not in (0, None):
+            print("---- mqttd log (%s) ----\n%s" % (b.config_path, b.read_log()))
+        log_text = b.read_log()
+        b.cleanup()
+        if not failed and b.proc is not None and getattr(b, "expect_clean_exit", True):
+            assert status in (0, None), "mqttd exited with %r\n%s" % (status, log_text)
+            for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer"):
+                assert marker not in log_text, "sanitizer report in the mqttd log:\n" + log_text
+
+
+@pytest.fixture
+def broker(make_broker):
+    """A started broker with two workers on a free port."""
+    return make_broker()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def run_mqttd(*args, timeout=10):
+    """Runs mqttd to completion (for start-up checks); returns CompletedProcess."""
+    return subprocess.run([MQTTD_BIN] + list(args), capture_output=True, text=True, timeout=timeout)
