@@ -195,6 +195,8 @@ class TableReader {
   std::unordered_set<std::string> seen_;
 };
 
+const toml::node* table_get(const toml::table& t, std::string_view key) { return t.get(key); }
+
 void read_listener(const toml::table& t, std::string prefix, Errors& errors, ListenerConfig& l) {
   TableReader r(t, std::move(prefix), errors);
   r.ip_address("bind", l.bind);
@@ -215,12 +217,21 @@ void read_root(const toml::table& root, Errors& errors, Config& c) {
   r.integer("workers", 0, 1024, c.workers);
   r.boolean("pin_workers", c.pin_workers);
   r.level("log_level", c.log_level);
+  r.integer("shutdown_grace", 0, 300, c.shutdown_grace);
 
   r.integer("max_connections_per_worker", 1, 10'000'000, c.max_connections_per_worker);
   r.integer("connect_timeout", 1, 3600, c.connect_timeout);
   r.size("max_packet_size", 64, kMaxPacketSizeLimit, c.max_packet_size);
   r.size("max_queued_bytes", 1024, 1ull << 40, c.max_queued_bytes);
   r.integer("max_keep_alive", 1, 65535, c.max_keep_alive);
+  if (const toml::node* n = table_get(root, "recv_buffers")) {
+    r.integer("recv_buffers", 16, 32768, c.recv_buffers);
+    if (!errors.failed() && (c.recv_buffers & (c.recv_buffers - 1)) != 0) {
+      errors.at(n->source(), "recv_buffers",
+                std::to_string(c.recv_buffers) + " is not a power of two (16, 32, ..., 32768)");
+    }
+  }
+  r.size("recv_buffer_size", 512, 1u << 20, c.recv_buffer_size);
 
   r.integer("max_inflight", 1, 65535, c.max_inflight);
   r.integer("max_queued_messages", 0, 100'000'000, c.max_queued_messages);
@@ -342,10 +353,30 @@ std::vector<std::string> restart_only_changes(const Config& a, const Config& b) 
   if (a.max_connections_per_worker != b.max_connections_per_worker) {
     out.push_back("max_connections_per_worker");
   }
+  if (a.recv_buffers != b.recv_buffers) out.push_back("recv_buffers");
+  if (a.recv_buffer_size != b.recv_buffer_size) out.push_back("recv_buffer_size");
+  if (a.sys_interval != b.sys_interval) out.push_back("sys_interval");
   if (a.http.enabled != b.http.enabled || a.http.bind != b.http.bind || a.http.port != b.http.port) {
     out.push_back("http");
   }
   return out;
+}
+
+void apply_live_keys(Config& t, const Config& f) {
+  t.log_level = f.log_level;
+  t.connect_timeout = f.connect_timeout;
+  t.max_packet_size = f.max_packet_size;
+  t.max_queued_bytes = f.max_queued_bytes;
+  t.max_keep_alive = f.max_keep_alive;
+  t.max_inflight = f.max_inflight;
+  t.max_queued_messages = f.max_queued_messages;
+  t.max_session_expiry = f.max_session_expiry;
+  t.topic_alias_maximum = f.topic_alias_maximum;
+  t.outbound_topic_alias_maximum = f.outbound_topic_alias_maximum;
+  t.retain_available = f.retain_available;
+  t.max_qos = f.max_qos;
+  t.allow_zero_length_client_id = f.allow_zero_length_client_id;
+  t.shutdown_grace = f.shutdown_grace;
 }
 
 uint32_t effective_workers(const Config& config) {

@@ -32,6 +32,7 @@ struct Config {
   uint32_t workers = 0;  // 0: one per online CPU
   bool pin_workers = false;
   log::Level log_level = log::Level::info;
+  uint32_t shutdown_grace = 0;  // seconds not-ready before SIGTERM disconnects clients
 
   // --- connections -------------------------------------------------------
   std::vector<ListenerConfig> listeners{ListenerConfig{}};
@@ -40,6 +41,8 @@ struct Config {
   uint32_t max_packet_size = 1u << 20;    // bytes, both directions
   uint64_t max_queued_bytes = 4u << 20;   // per connection, outbound
   uint16_t max_keep_alive = 65535;        // seconds; MQTT 5 Server Keep Alive caps it
+  uint32_t recv_buffers = 1024;           // provided receive buffers per worker (power of 2)
+  uint32_t recv_buffer_size = 4096;       // bytes each
 
   // --- sessions and delivery ----------------------------------------------
   uint16_t max_inflight = 64;             // our Receive Maximum, and cap on outbound window
@@ -77,6 +80,10 @@ std::string apply_flag(Config& config, std::string_view flag, std::string_view v
 // Lists the keys whose values differ between `a` and `b` and that cannot change
 // while running (listeners, workers, ...). Used by SIGHUP reload to warn.
 std::vector<std::string> restart_only_changes(const Config& a, const Config& b);
+
+// Copies into `target` the keys that may change while running (limits, timeouts,
+// feature switches), leaving the rest. Used by SIGHUP reload on each worker's copy.
+void apply_live_keys(Config& target, const Config& from);
 
 // Resolves workers == 0 to the number of online CPUs.
 uint32_t effective_workers(const Config& config);

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -154,6 +155,16 @@ TEST_CASE("out-of-range values are refused with the range") {
   CHECK(r.error.find("key 'max_packet_size'") != std::string::npos);
 }
 
+TEST_CASE("receive buffers must be a power of two") {
+  auto r = parse_config("recv_buffers = 1000\n", "t.toml");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error.find("key 'recv_buffers': 1000 is not a power of two") != std::string::npos);
+  r = parse_config("recv_buffers = 256\nrecv_buffer_size = \"2KiB\"\n", "t.toml");
+  REQUIRE_MESSAGE(r.ok(), r.error);
+  CHECK(r.config.recv_buffers == 256);
+  CHECK(r.config.recv_buffer_size == 2048);
+}
+
 TEST_CASE("sizes take units") {
   auto r = parse_config("max_queued_bytes = \"16 MiB\"\nmax_packet_size = \"1k\"\n", "t.toml");
   REQUIRE_MESSAGE(r.ok(), r.error);
@@ -229,11 +240,14 @@ TEST_CASE("the example file documents exactly the defaults") {
   CHECK(c.workers == d.workers);
   CHECK(c.pin_workers == d.pin_workers);
   CHECK(c.log_level == d.log_level);
+  CHECK(c.shutdown_grace == d.shutdown_grace);
   CHECK(c.max_connections_per_worker == d.max_connections_per_worker);
   CHECK(c.connect_timeout == d.connect_timeout);
   CHECK(c.max_packet_size == d.max_packet_size);
   CHECK(c.max_queued_bytes == d.max_queued_bytes);
   CHECK(c.max_keep_alive == d.max_keep_alive);
+  CHECK(c.recv_buffers == d.recv_buffers);
+  CHECK(c.recv_buffer_size == d.recv_buffer_size);
   CHECK(c.max_inflight == d.max_inflight);
   CHECK(c.max_queued_messages == d.max_queued_messages);
   CHECK(c.max_session_expiry == d.max_session_expiry);
@@ -249,4 +263,26 @@ TEST_CASE("the example file documents exactly the defaults") {
   CHECK(c.http.enabled == d.http.enabled);
   CHECK(c.http.bind == d.http.bind);
   CHECK(c.http.port == d.http.port);
+}
+
+TEST_CASE("SIGHUP reload: live keys are copied, restart-only keys are reported and kept") {
+  using namespace mqttd;
+  Config running;
+  auto r = parse_config(
+      "workers = 3\nmax_inflight = 7\nmax_qos = 1\nlog_level = \"debug\"\nrecv_buffers = 64\n"
+      "[[listener]]\nport = 1999\n",
+      "new.toml");
+  REQUIRE(r.ok());
+  std::vector<std::string> restart = restart_only_changes(running, r.config);
+  CHECK(std::find(restart.begin(), restart.end(), "workers") != restart.end());
+  CHECK(std::find(restart.begin(), restart.end(), "listener") != restart.end());
+  CHECK(std::find(restart.begin(), restart.end(), "recv_buffers") != restart.end());
+  CHECK(std::find(restart.begin(), restart.end(), "max_inflight") == restart.end());
+  apply_live_keys(running, r.config);
+  CHECK(running.max_inflight == 7);
+  CHECK(running.max_qos == 1);
+  CHECK(running.log_level == log::Level::debug);
+  CHECK(running.workers == Config{}.workers);          // restart-only: unchanged
+  CHECK(running.listeners[0].port == 1883);
+  CHECK(running.recv_buffers == Config{}.recv_buffers);
 }
