@@ -51,7 +51,9 @@ class Broker:
         self.tmp = tempfile.mkdtemp(prefix="mqttd-test-")
         self.port = free_port()
         self.listeners = listeners or [("127.0.0.1", self.port)]
-        self.settings = {"workers": workers, "log_level": "info", "sys_interval": 0}
+        # MQTTD_TEST_LOG_LEVEL=debug makes every test broker log its connections.
+        self.settings = {"workers": workers, "sys_interval": 0,
+                         "log_level": os.environ.get("MQTTD_TEST_LOG_LEVEL", "info")}
         self.settings.update(settings or {})
         self.http = http
         self.args = args or []

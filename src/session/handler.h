@@ -1,0 +1,144 @@
+// SessionHandler: MQTT behaviour from CONNECT on, for the connections and sessions of one
+// worker. One per worker, created on that worker's thread and called only there (it is
+// the worker's ConnectionHandler). Cross-worker effects go through the worker's inbox:
+// deliveries to sessions on other workers, kicks of sessions taken over elsewhere; a
+// resuming client's connection is moved to the worker that holds its session.
+//
+// The implementation is split by concern: connect.cpp (CONNECT, takeover, will, expiry,
+// DISCONNECT, AUTH), publish.cpp (inbound PUBLISH and acknowledgements, routing),
+// delivery.cpp (outbound PUBLISH, windows, queues, aliases), subscribe.cpp (SUBSCRIBE,
+// UNSUBSCRIBE, retained on subscribe), sys_topics.cpp ($SYS).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mqttd/codec.h"
+#include "net/handler.h"
+#include "net/worker.h"
+#include "routing/match_result.h"
+#include "session/broker.h"
+#include "session/session.h"
+#include "session/sys_topics.h"
+
+namespace mqttd {
+
+// Inbox items the session layer posts (InboxKind::kUser, told apart by InboxItem::u8).
+enum class SessionMsg : uint8_t {
+  kKick = 1,  // target: a session to end because a clean-start connection took its id
+};
+
+class SessionHandler final : public ConnectionHandler {
+ public:
+  SessionHandler(Worker& worker, Broker& broker);
+  ~SessionHandler() override;
+
+  void on_packet(Connection& c, const Frame& frame) override;
+  void on_close(Connection& c, CloseCause cause) override;
+  void on_inbox(const InboxItem& item) override;
+  void on_timer(Timer& t) override;
+  void on_turn_end() override;
+  void before_wait() override;
+  void after_wait() override;
+  void on_stop() override;
+
+  // Publishes a message from the broker itself ($SYS, wills): routes it like a client's.
+  void publish_internal(std::string_view topic, std::string_view payload, bool retain);
+
+ private:
+  static constexpr uint8_t kSessionTimer = kFirstHandlerTimer;
+  static constexpr uint8_t kSysTimer = kFirstHandlerTimer + 1;
+
+  Session* session_of(Connection& c) { return static_cast<Session*>(c.session); }
+  ProtocolVersion version_of(const Connection& c) const {
+    return static_cast<ProtocolVersion>(c.version);
+  }
+
+  // connect.cpp
+  void handle_connect(Connection& c, const Frame& frame);
+  void refuse(Connection& c, ProtocolVersion v, ReasonCode reason, std::string_view why);
+  // The session for a CONNECT: resumed, created, or taken over; nullptr if refused, or
+  // with `move_to` set when the connection must move to the worker holding the session.
+  Session* attach_session(Connection& c, const Connect& p, bool& present, std::string& assigned,
+                          int& move_to);
+  void setup_connection(Session& s, Connection& c, const Connect& p);
+  void send_connack(Connection& c, Session& s, const Connect& p, bool present,
+                    const std::string& assigned);
+  void handle_disconnect(Connection& c, Session& s, const Frame& frame);
+  void handle_auth(Connection& c, const Frame& frame);
+  void takeover_local(Session& s, bool session_continues);
+  void kick(uint64_t handle);
+  void go_offline(Session& s, bool publish_will_now);
+  void end_session(Session& s);
+  void publish_will(Session& s);
+  void on_session_timer(Session& s);
+  void protocol_error(Connection& c, ReasonCode reason);
+
+  // publish.cpp
+  void handle_publish(Connection& c, Session& s, const Frame& frame);
+  void handle_ack(Connection& c, Session& s, const Frame& frame);
+  void route(const MessageRef& m, const Session* publisher);
+  void deliver_local(uint64_t handle, const MessageRef& m, uint8_t qos, bool retain,
+                     std::span<const uint32_t> ids);
+
+  // delivery.cpp
+  void deliver(Session& s, const MessageRef& m, uint8_t qos, bool retain,
+               std::span<const uint32_t> ids);
+  bool send_publish(Session& s, const Message& m, uint8_t qos, bool retain, bool dup,
+                    uint16_t packet_id, std::span<const uint32_t> ids);
+  void send_pubrel(Connection& c, uint16_t packet_id, ReasonCode reason);
+  void pump(Session& s);
+  void resend_inflight(Session& s);
+  bool enqueue(Session& s, const MessageRef& m, uint8_t qos, bool retain,
+               std::span<const uint32_t> ids);
+  uint16_t next_packet_id(Session& s);
+  void send_bytes(Connection& c, std::span<const uint8_t> bytes);
+  template <typename P>
+  void send_packet(Connection& c, const P& packet);
+
+  // subscribe.cpp
+  void handle_subscribe(Connection& c, Session& s, const Frame& frame);
+  void handle_unsubscribe(Connection& c, Session& s, const Frame& frame);
+  void send_retained(Session& s, std::string_view filter, const SubscriptionOptions& o,
+                     uint32_t id);
+  void remove_all_subscriptions(Session& s);
+
+  // sys_topics.cpp
+  void publish_sys();
+
+  Worker& w_;
+  Broker& b_;
+  const Config& cfg_;  // the worker's copy: SIGHUP changes live keys between turns
+  SessionStats& stats_;
+  SessionTable sessions_;
+  Qsbr::ThreadId qsbr_id_;
+  MatchResult match_;
+  Subscribe sub_scratch_;
+  Unsubscribe unsub_scratch_;
+  std::vector<MessageRef> retained_scratch_;
+  std::vector<uint8_t> scratch_;  // encoding space for larger packets
+  Timer sys_timer_;
+  std::unique_ptr<SysState> sys_;  // worker 0 only
+  uint64_t assigned_ids_ = 0;
+};
+
+// Encodes a control packet into the connection's queue (small ones inline, large ones in
+// their own block) and marks it for sending.
+template <typename P>
+void SessionHandler::send_packet(Connection& c, const P& packet) {
+  const ProtocolVersion v = version_of(c);
+  size_t n = encoded_size(packet, v);
+  if (n <= 256) {
+    uint8_t buf[256];
+    encode(packet, v, {buf, n});
+    send_bytes(c, {buf, n});
+  } else {
+    scratch_.resize(n);
+    encode(packet, v, scratch_);
+    send_bytes(c, scratch_);
+  }
+}
+
+}  // namespace mqttd
