@@ -20,7 +20,9 @@ void TimerWheel::schedule(Timer& t, uint64_t due) {
   if (t.armed()) cancel(t);
   // Never hash into the slot being (or just) processed for a past tick: it would wait
   // a full lap. Past-due timers go to the next tick.
-  t.due = due > now_ ? due : now_ + 1;
+  if (due <= now_) due = now_ + 1;
+  if (due > now_ + kMaxAhead) due = now_ + kMaxAhead;
+  t.due = static_cast<uint32_t>(due);  // the low bits pick the slot, as for `now` below
   link(t);
   ++size_;
 }
@@ -45,7 +47,9 @@ void TimerWheel::advance(uint64_t now, void (*fire)(Timer&, void*), void* ctx) {
     due_list.next = due_list.prev = &due_list;
     for (Timer* t = head.next; t != &head;) {
       Timer* next = t->next;
-      if (t->due <= now) {
+      // Due at or before `now`: compared modulo 2^32, exact because no timer is more
+      // than kMaxAhead < 2^31 ticks from `now`.
+      if (static_cast<int32_t>(t->due - static_cast<uint32_t>(now)) <= 0) {
         t->prev->next = t->next;
         t->next->prev = t->prev;
         t->next = due_list.next;

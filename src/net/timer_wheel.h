@@ -12,14 +12,17 @@
 
 namespace mqttd {
 
+// 32 bytes: one is embedded in every connection and every session, so it is kept small
+// (the due tick is stored modulo 2^32, see TimerWheel::kMaxAhead).
 struct Timer {
   Timer* next = nullptr;
   Timer* prev = nullptr;  // non-null exactly when scheduled
-  uint64_t due = 0;       // tick at which it fires
   void* owner = nullptr;  // the object the timer belongs to
+  uint32_t due = 0;       // tick at which it fires, modulo 2^32
   uint8_t kind = 0;       // tells the owner's dispatcher what the owner is
   bool armed() const { return prev != nullptr; }
 };
+static_assert(sizeof(Timer) == 32);
 
 class TimerWheel {
  public:
@@ -29,6 +32,10 @@ class TimerWheel {
   explicit TimerWheel(uint64_t now_tick);
   TimerWheel(const TimerWheel&) = delete;
   TimerWheel& operator=(const TimerWheel&) = delete;
+
+  // A timer fires at most this many ticks (~3.4 years) ahead; a later due tick fires at
+  // this horizon instead, and its owner, which keeps its own full deadline, re-arms it.
+  static constexpr uint64_t kMaxAhead = uint64_t{1} << 30;
 
   // Arms `t` to fire at tick `due` (a due tick in the past fires on the next advance).
   // Re-arming an armed timer moves it.

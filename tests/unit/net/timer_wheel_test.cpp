@@ -131,5 +131,35 @@ TEST_CASE("a callback may cancel another timer due in the same tick") {
   CHECK_FALSE(b.armed());
 }
 
+TEST_CASE("due ticks are compared modulo 2^32: a wheel running past 2^32 ticks keeps order") {
+  const uint64_t start = (uint64_t{1} << 32) - 5;
+  TimerWheel w(start);
+  Timer a, b;
+  w.schedule(a, start + 3);   // before the wrap of the stored low 32 bits
+  w.schedule(b, start + 10);  // after it
+  Fired f;
+  w.advance(start + 2, Fired::fire, &f);
+  CHECK(f.timers.empty());
+  w.advance(start + 3, Fired::fire, &f);
+  REQUIRE(f.timers.size() == 1);
+  CHECK(f.timers[0] == &a);
+  w.advance(start + 9, Fired::fire, &f);
+  CHECK(f.timers.size() == 1);
+  w.advance(start + 10, Fired::fire, &f);
+  REQUIRE(f.timers.size() == 2);
+  CHECK(f.timers[1] == &b);
+}
+
+TEST_CASE("a due tick beyond kMaxAhead fires at the horizon, for its owner to re-arm") {
+  TimerWheel w(7);
+  Timer t;
+  w.schedule(t, 7 + TimerWheel::kMaxAhead * 4);
+  Fired f;
+  w.advance(7 + TimerWheel::kMaxAhead - 1, Fired::fire, &f);
+  CHECK(f.timers.empty());
+  w.advance(7 + TimerWheel::kMaxAhead, Fired::fire, &f);
+  CHECK(f.timers.size() == 1);
+}
+
 }  // namespace
 }  // namespace mqttd
