@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "uring_shim.h"
+#include "net/uring_compat.h"
 
 namespace mqttd::bench {
 namespace {
@@ -85,7 +85,7 @@ RingWorker::RingWorker(const BenchConfig& cfg, RunControl& control, uint32_t rin
 
 RingWorker::~RingWorker() {
   if (ring_ready_) {
-    if (buf_ring_) shim::free_buf_ring(&ring_, buf_ring_, buf_count_, kBufferGroup);
+    if (buf_ring_) uring::free_buf_ring(&ring_, buf_ring_, buf_count_, kBufferGroup);
     io_uring_queue_exit(&ring_);
   }
   delete[] buf_mem_;
@@ -114,7 +114,7 @@ bool RingWorker::init() {
   io_uring_register_ring_fd(&ring_);  // skip the fd lookup on every enter; optional
 
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
-    bind_op_ = io_uring_opcode_supported(probe, shim::kOpBind);
+    bind_op_ = io_uring_opcode_supported(probe, uring::kOpBind);
     setsockopt_op_ = io_uring_opcode_supported(probe, IORING_OP_URING_CMD) && bind_op_;
     const bool socket_op = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
     io_uring_free_probe(probe);
@@ -142,7 +142,7 @@ bool RingWorker::init() {
   buf_count_ = cfg_.recv_buffers ? cfg_.recv_buffers : (cfg_.mode == Mode::kConn ? 256 : 1024);
   buf_size_ =
       cfg_.recv_buffer_size ? cfg_.recv_buffer_size : (cfg_.mode == Mode::kConn ? 2048 : 16384);
-  buf_ring_ = shim::setup_buf_ring(&ring_, buf_count_, kBufferGroup, &ret);
+  buf_ring_ = uring::setup_buf_ring(&ring_, buf_count_, kBufferGroup, &ret);
   if (!buf_ring_) {
     error_ = std::string("registering the provided-buffer ring failed: ") + std::strerror(-ret);
     return false;
@@ -330,14 +330,14 @@ void RingWorker::start_connect(uint32_t slot) {
     sqe->user_data = setup;
     if (cfg_.nodelay && setsockopt_op_) {
       sqe = get_sqe();
-      shim::prep_setsockopt(sqe, static_cast<int>(slot), IPPROTO_TCP, TCP_NODELAY, &one_,
+      uring::prep_setsockopt(sqe, static_cast<int>(slot), IPPROTO_TCP, TCP_NODELAY, &one_,
                             sizeof one_);
       sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
       sqe->user_data = setup;
     }
     if (bind) {
       sqe = get_sqe();
-      shim::prep_bind(sqe, static_cast<int>(slot),
+      uring::prep_bind(sqe, static_cast<int>(slot),
                       reinterpret_cast<const sockaddr*>(&sources_[slot]), sizeof(sockaddr_in));
       sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
       sqe->user_data = setup;

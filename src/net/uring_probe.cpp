@@ -1,6 +1,5 @@
 #include "net/uring_probe.h"
 
-#include <sys/mman.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
@@ -28,37 +27,6 @@ bool try_setup(unsigned flags) {
 }
 
 }  // namespace
-
-namespace uring {
-
-io_uring_buf_ring* setup_buf_ring(io_uring* ring, unsigned entries, int bgid, int* err) {
-  size_t size = entries * sizeof(io_uring_buf);
-  void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-  if (mem == MAP_FAILED) {
-    *err = -errno;
-    return nullptr;
-  }
-  auto* br = static_cast<io_uring_buf_ring*>(mem);
-  io_uring_buf_reg reg{};
-  reg.ring_addr = reinterpret_cast<__u64>(br);
-  reg.ring_entries = entries;
-  reg.bgid = static_cast<__u16>(bgid);
-  int r = io_uring_register_buf_ring(ring, &reg, 0);
-  if (r != 0) {
-    munmap(mem, size);
-    *err = r;
-    return nullptr;
-  }
-  io_uring_buf_ring_init(br);
-  return br;
-}
-
-void free_buf_ring(io_uring* ring, io_uring_buf_ring* br, unsigned entries, int bgid) {
-  io_uring_unregister_buf_ring(ring, bgid);
-  munmap(br, entries * sizeof(io_uring_buf));
-}
-
-}  // namespace uring
 
 UringSupport probe_uring() {
   UringSupport s;
