@@ -3,6 +3,7 @@
 # one after the other, prints a table, and writes results.jsonl, results.csv and a PNG.
 #
 #   perf/compare.sh SCENARIO [--qos 0|1] [--smoke] [--n N] [--rate R] [--duration S]
+#                   [--workers N] [--set KEY=VALUE]... (mqttd configuration)
 #                   [--broker NAME=HOST:PORT:PID]... [--no-mqttd] [--no-mosquitto]
 #                   [--out DIR] [-- extra scenario.py options]
 #
@@ -13,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 scenario=${1:-}
 if [[ -z "$scenario" || "$scenario" == -h || "$scenario" == --help ]]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 shift
@@ -30,7 +31,7 @@ while (($#)); do
     --out) out=$2; shift 2 ;;
     --qos) qos=$2; opts+=(--qos "$2"); shift 2 ;;
     --smoke) opts+=(--smoke); shift ;;
-    --n|--rate|--duration|--connect-rate|--workers) opts+=("$1" "$2"); shift 2 ;;
+    --n|--rate|--duration|--connect-rate|--workers|--set) opts+=("$1" "$2"); shift 2 ;;
     --) shift; opts+=("$@"); break ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac

@@ -103,6 +103,9 @@ class Broker:
                 f.write('log_level = "warn"\nsys_interval = 0\n')
                 if self.args.workers is not None:
                     f.write("workers = %d\n" % self.args.workers)
+                for kv in self.args.set or []:
+                    key, _, value = kv.partition("=")
+                    f.write("%s = %s\n" % (key.strip(), value.strip()))
                 f.write('[[listener]]\nbind = "127.0.0.1"\nport = %d\n[http]\nenabled = false\n' % self.port)
             cmd = [binary, "--config", conf]
         elif self.kind == "mosquitto":
@@ -257,6 +260,9 @@ def main():
     ap.add_argument("--connect-rate", type=float, help="connections: new connections/s (default 20000)")
     ap.add_argument("--port", type=int, help="port for a broker started here (default: a free one)")
     ap.add_argument("--workers", type=int, help="mqttd: worker threads")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="mqttd: a top-level configuration line, TOML value syntax "
+                    "(e.g. --set recv_buffers=128 --set 'recv_buffer_size=\"4KiB\"')")
     ap.add_argument("--mqttd-bin")
     ap.add_argument("--bench-bin")
     ap.add_argument("--bench-args", default="", help="extra mqttd-bench arguments")
