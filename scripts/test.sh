@@ -33,6 +33,12 @@ if [[ ! -f $build/build.ninja ]]; then
 fi
 ninja -C "$build"
 
+# Sanitizer reports fail the test that produced them (exit code), with the suppressions
+# for third-party false positives named and explained in tests/tsan.supp.
+export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}"
+export ASAN_OPTIONS="detect_leaks=1 ${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
+
 jobs=$(nproc)
 status=0
 meson test -C "$build" --print-errorlogs --num-processes "$jobs" "${suites[@]}" || status=$?
