@@ -18,8 +18,11 @@
 
 namespace mqttd {
 
-// CONNECT carries its own version. An unknown protocol name or level gives
-// unsupported_protocol_version with `out.version` v4 (answer in the 3.1.1 format).
+// CONNECT carries its own version. A protocol name other than "MQTT" and "MQIsdp" gives
+// protocol_error (not MQTT at all: close without CONNACK, MQTT-3.1.2-1); a known name
+// with a level it does not have gives unsupported_protocol_version with `out.version` v4
+// (answer in the 3.1.1 format, MQTT-3.1.2-2). 3.1 ("MQIsdp", level 3) also refuses a
+// client id that is empty or longer than 23 bytes (client_identifier_not_valid).
 ReasonCode decode_connect(const Frame& frame, Connect& out);
 ReasonCode decode_connack(const Frame& frame, ProtocolVersion v, ConnAck& out);
 ReasonCode decode_publish(const Frame& frame, ProtocolVersion v, Side side, Publish& out);

@@ -3,8 +3,10 @@
 // They trust their input (values a decoder would reject encode as given, so tests can
 // build bad packets); fields the version lacks are left out.
 //
-// encoded_size(p, v) is the exact wire size. encode(p, v, out) writes it and returns
-// that size, or 0 when `out` is smaller.
+// encoded_size(p, v) is the exact wire size, or 0 when the packet cannot be framed (its
+// remaining length would exceed 268,435,455). encode(p, v, out) writes it and returns
+// that size, or 0 (writing nothing) when `out` is smaller or the packet cannot be framed.
+// REQUIRES: every string and binary field is at most 65,535 bytes.
 //
 // Outbound PUBLISH without copying the payload: PublishHeader describes one delivery
 // (topic or alias, QoS, packet id, flags, forwarded properties, the receiver's
@@ -72,10 +74,11 @@ struct PublishHeader {
   std::span<const uint8_t> forwarded_properties; // Message::properties(): raw, no length prefix
 };
 
-// Bytes of the fixed + variable header of a PUBLISH with `payload_size` payload bytes.
+// Bytes of the fixed + variable header of a PUBLISH with `payload_size` payload bytes;
+// 0 when the packet cannot be framed (then it cannot be sent at all).
 size_t publish_header_size(const PublishHeader& h, ProtocolVersion v, size_t payload_size);
-// Writes them; returns publish_header_size(), or 0 when `out` is smaller. The
-// payload_size bytes of payload must follow on the wire.
+// Writes them; returns publish_header_size(), or 0 when `out` is smaller or the packet
+// cannot be framed. The payload_size bytes of payload must follow on the wire.
 size_t encode_publish_header(const PublishHeader& h, ProtocolVersion v, size_t payload_size,
                              std::span<uint8_t> out);
 // Sets the DUP flag of an encoded PUBLISH header in place (retransmission).

@@ -37,7 +37,8 @@ struct Frame {
 
 enum class ParseStatus : uint8_t {
   ok,         // `frame` holds one complete packet
-  need_more,  // everything given has been consumed; `needed` more bytes at least
+  need_more,  // everything given has been consumed; `needed` more bytes at least (what the
+              // bytes so far imply: a partial length already tells the smallest packet)
   error,      // the stream is broken: `reason` says why; the connection must end
 };
 
@@ -50,6 +51,8 @@ struct ParseResult {
 // The check the reader applies to a fixed header's first byte: malformed_packet for
 // type 0, fixed flag bits other than the spec's (0010 for PUBREL, SUBSCRIBE,
 // UNSUBSCRIBE; 0000 for the rest but PUBLISH), or PUBLISH with QoS 3; else success.
+// PUBREL, SUBSCRIBE and UNSUBSCRIBE may also have 1010: MQTT 3.1 retransmits them with
+// DUP set. The reader does not know the level; the decoders refuse 1010 at levels 4, 5.
 ReasonCode check_fixed_header(uint8_t first_byte);
 
 class FrameReader {

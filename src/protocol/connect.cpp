@@ -8,6 +8,9 @@ namespace {
 
 constexpr std::string_view kNameV3 = "MQIsdp";
 constexpr std::string_view kNameV4 = "MQTT";
+// MQTT 3.1 3.1: a client id of more than 23 characters is answered with return code 2.
+// Counted in bytes, which is stricter only for ids with non-ASCII characters.
+constexpr size_t kMaxV3ClientId = 23;
 
 std::string_view protocol_name(ProtocolVersion v) { return v == ProtocolVersion::v3 ? kNameV3 : kNameV4; }
 
@@ -47,7 +50,8 @@ ReasonCode decode_connect(const Frame& frame, Connect& out) {
   out.version = v;
   uint8_t flags = 0;
   if (!in.u8(flags) || !in.u16(out.keep_alive)) return ReasonCode::malformed_packet;
-  if (flags & 0x01) return ReasonCode::malformed_packet;  // MQTT-3.1.2-3
+  // MQTT-3.1.2-3; 3.1 leaves the bit unused, and does not check it.
+  if ((flags & 0x01) && v != ProtocolVersion::v3) return ReasonCode::malformed_packet;
   out.has_username = flags & 0x80;
   out.has_password = flags & 0x40;
   out.has_will = flags & 0x04;
@@ -70,8 +74,11 @@ ReasonCode decode_connect(const Frame& frame, Connect& out) {
     out.properties.clear();
   }
   if ((rc = in.string(out.client_id)) != ReasonCode::success) return rc;
-  if (out.client_id.empty() && (v == ProtocolVersion::v3 || (v == ProtocolVersion::v4 && !out.clean_start))) {
-    return ReasonCode::client_identifier_not_valid;  // 3.1: 1..23 characters; MQTT-3.1.3-8
+  if (v == ProtocolVersion::v3 && (out.client_id.empty() || out.client_id.size() > kMaxV3ClientId)) {
+    return ReasonCode::client_identifier_not_valid;  // 3.1: 1..23 characters
+  }
+  if (out.client_id.empty() && v == ProtocolVersion::v4 && !out.clean_start) {
+    return ReasonCode::client_identifier_not_valid;  // MQTT-3.1.3-8
   }
   out.will.topic = {};
   out.will.payload = {};
@@ -81,8 +88,8 @@ ReasonCode decode_connect(const Frame& frame, Connect& out) {
     } else {
       out.will.properties.clear();
     }
-    if ((rc = in.string(out.will.topic)) != ReasonCode::success) return rc;
-    if (!valid_topic_name(out.will.topic)) return ReasonCode::topic_name_invalid;
+    if (!in.raw_string(out.will.topic)) return ReasonCode::malformed_packet;
+    if ((rc = check_topic_name(out.will.topic)) != ReasonCode::success) return rc;
     if (!in.bytes(out.will.payload)) return ReasonCode::malformed_packet;
   } else {
     out.will.properties.clear();
@@ -99,8 +106,13 @@ ReasonCode decode_connack(const Frame& frame, ProtocolVersion v, ConnAck& out) {
   wire::In in(frame.body);
   uint8_t flags = 0, code = 0;
   if (!in.u8(flags) || !in.u8(code)) return ReasonCode::malformed_packet;
-  // 3.1 has no flags; 3.1.1 and 5 only Session Present (MQTT-3.2.2-1).
-  if (flags & (v == ProtocolVersion::v3 ? 0xFF : 0xFE)) return ReasonCode::malformed_packet;
+  // 3.1.1 and 5 have only Session Present (MQTT-3.2.2-1); in 3.1 the byte is reserved and
+  // not used, so it is ignored.
+  if (v == ProtocolVersion::v3) {
+    flags = 0;
+  } else if (flags & 0xFE) {
+    return ReasonCode::malformed_packet;
+  }
   out.session_present = flags & 1;
   if (v == ProtocolVersion::v5) {
     out.reason = static_cast<ReasonCode>(code);
@@ -129,8 +141,8 @@ size_t encoded_size(const Connect& p, ProtocolVersion v) {
 
 size_t encode(const Connect& p, ProtocolVersion v, std::span<uint8_t> out) {
   const size_t body = connect_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   const bool v5 = v == ProtocolVersion::v5;
   wire::Out w{out.data()};
   w.header(PacketType::connect, 0, static_cast<uint32_t>(body));
@@ -161,8 +173,8 @@ size_t encoded_size(const ConnAck& p, ProtocolVersion v) {
 
 size_t encode(const ConnAck& p, ProtocolVersion v, std::span<uint8_t> out) {
   const size_t body = connack_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   wire::Out w{out.data()};
   w.header(PacketType::connack, 0, static_cast<uint32_t>(body));
   w.u8(v != ProtocolVersion::v3 && p.session_present ? 1 : 0);

@@ -18,8 +18,8 @@ size_t reasoned_body_size(ReasonCode reason, const Properties& props, ProtocolVe
 size_t encode_reasoned(PacketType type, ReasonCode reason, const Properties& props, ProtocolVersion v,
                        std::span<uint8_t> out) {
   const size_t body = reasoned_body_size(reason, props, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   wire::Out w{out.data()};
   w.header(type, 0, static_cast<uint32_t>(body));
   if (body > 0) w.u8(static_cast<uint8_t>(reason));
@@ -59,21 +59,24 @@ ReasonCode decode_disconnect(const Frame& frame, ProtocolVersion v, Side side, D
   ReasonCode rc = decode_reasoned(frame, PacketType::disconnect, out.reason, out.properties);
   if (rc != ReasonCode::success) return rc;
   if (side == Side::server) {
-    // Codes and properties only a server sends.
+    // Codes and properties only a server sends (the "Sent by" column of 3.14.2.1).
     switch (out.reason) {
+      case ReasonCode::not_authorized:
       case ReasonCode::server_busy:
       case ReasonCode::server_shutting_down:
+      case ReasonCode::bad_authentication_method:
       case ReasonCode::keep_alive_timeout:
       case ReasonCode::session_taken_over:
       case ReasonCode::topic_filter_invalid:
-      case ReasonCode::connection_rate_exceeded:
-      case ReasonCode::maximum_connect_time:
+      case ReasonCode::retain_not_supported:
+      case ReasonCode::qos_not_supported:
       case ReasonCode::use_another_server:
       case ReasonCode::server_moved:
       case ReasonCode::shared_subscriptions_not_supported:
+      case ReasonCode::connection_rate_exceeded:
+      case ReasonCode::maximum_connect_time:
       case ReasonCode::subscription_identifiers_not_supported:
       case ReasonCode::wildcard_subscriptions_not_supported:
-      case ReasonCode::not_authorized:
         return ReasonCode::protocol_error;
       default:
         break;

@@ -17,27 +17,40 @@ struct HeaderScan {
   ReasonCode reason;
   uint32_t remaining;
   uint32_t header_len;
+  uint32_t needed;  // need_more: bytes missing at least
 };
+
+// The fewest bytes still missing from a packet whose first `len` bytes (the type byte and
+// len - 1 continuation bytes of the length, len <= 4) are known. A length ends on a
+// non-zero byte (MQTT-1.5.5-1), so the next byte is at least 1: the smallest packet
+// these bytes can begin has a length of partial + 128^(len-1) and one more length byte.
+uint32_t header_needed(const uint8_t* p, size_t len) {
+  if (len == 1) return 1;
+  uint32_t partial = 0;
+  for (size_t i = 1; i < len; ++i) partial |= static_cast<uint32_t>(p[i] & 0x7F) << (7 * (i - 1));
+  const uint32_t smallest = static_cast<uint32_t>(len + 1) + partial + (uint32_t{1} << (7 * (len - 1)));
+  return smallest - static_cast<uint32_t>(len);
+}
 
 // Reads a fixed header from [p, p + len) (len >= 1).
 HeaderScan scan_header(const uint8_t* p, size_t len, uint32_t max_packet_size) {
   ReasonCode rc = check_fixed_header(p[0]);
-  if (rc != ReasonCode::success) return {ParseStatus::error, rc, 0, 0};
+  if (rc != ReasonCode::success) return {ParseStatus::error, rc, 0, 0, 0};
   uint32_t remaining = 0;
   size_t used = 0;
   switch (decode_varint(p + 1, len - 1, remaining, used)) {
     case VarintStatus::need_more:
-      return {ParseStatus::need_more, ReasonCode::success, 0, 0};
+      return {ParseStatus::need_more, ReasonCode::success, 0, 0, header_needed(p, len)};
     case VarintStatus::malformed:
-      return {ParseStatus::error, ReasonCode::malformed_packet, 0, 0};
+      return {ParseStatus::error, ReasonCode::malformed_packet, 0, 0, 0};
     case VarintStatus::ok:
       break;
   }
   const auto header_len = static_cast<uint32_t>(1 + used);
   if (uint64_t{header_len} + remaining > max_packet_size) {
-    return {ParseStatus::error, ReasonCode::packet_too_large, 0, 0};
+    return {ParseStatus::error, ReasonCode::packet_too_large, 0, 0, 0};
   }
-  return {ParseStatus::ok, ReasonCode::success, remaining, header_len};
+  return {ParseStatus::ok, ReasonCode::success, remaining, header_len, 0};
 }
 
 void fill(Frame& f, const uint8_t* p, uint32_t header_len, uint32_t remaining) {
@@ -60,7 +73,8 @@ ReasonCode check_fixed_header(uint8_t first_byte) {
     case PacketType::pubrel:
     case PacketType::subscribe:
     case PacketType::unsubscribe:
-      return flags == 0x2 ? ReasonCode::success : ReasonCode::malformed_packet;
+      // 1010 is MQTT 3.1's retry with DUP; the decoders refuse it at levels 4 and 5.
+      return flags == 0x2 || flags == 0xA ? ReasonCode::success : ReasonCode::malformed_packet;
     default:
       return flags == 0 ? ReasonCode::success : ReasonCode::malformed_packet;
   }
@@ -137,6 +151,7 @@ ParseResult FrameReader::accumulate(std::span<const uint8_t>& in, Frame& frame) 
   if (total_ == 0) {
     // The fixed header is still incomplete: take bytes one at a time up to its end (at
     // most 5), so nothing past it is copied before the size is known.
+    uint32_t needed = have_ == 0 ? 1 : header_needed(buf_, have_);
     while (!in.empty()) {
       if (!reserve(have_ + 1)) return {ParseStatus::error, ReasonCode::implementation_specific_error, 0};
       buf_[have_++] = in[0];
@@ -147,8 +162,9 @@ ParseResult FrameReader::accumulate(std::span<const uint8_t>& in, Frame& frame) 
         total_ = h.header_len + h.remaining;
         break;
       }
+      needed = h.needed;
     }
-    if (total_ == 0) return {ParseStatus::need_more, ReasonCode::success, 1};
+    if (total_ == 0) return {ParseStatus::need_more, ReasonCode::success, needed};
   }
   const uint32_t want = total_ - have_;
   const auto take = static_cast<uint32_t>(in.size() < want ? in.size() : want);

@@ -33,7 +33,7 @@ size_t header_remaining(const PublishHeader& h, ProtocolVersion v, size_t payloa
 
 ReasonCode decode_response(const Frame& frame, ProtocolVersion v, PacketType type,
                            PublishResponse& out) {
-  if (!wire::frame_is(frame, type)) return ReasonCode::malformed_packet;
+  if (!wire::frame_is(frame, type, v)) return ReasonCode::malformed_packet;
   wire::In in(frame.body);
   out.reason = ReasonCode::success;
   out.properties.clear();
@@ -64,8 +64,8 @@ size_t response_body_size(const PublishResponse& p, ProtocolVersion v) {
 size_t encode_response(const PublishResponse& p, ProtocolVersion v, PacketType type,
                        std::span<uint8_t> out) {
   const size_t body = response_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   wire::Out w{out.data()};
   w.header(type, wire::fixed_flags(type), static_cast<uint32_t>(body));
   w.u16(p.packet_id);
@@ -103,12 +103,11 @@ ReasonCode decode_publish(const Frame& frame, ProtocolVersion v, Side side, Publ
   } else {
     out.properties.clear();
   }
-  if (!valid_utf8(out.topic)) return ReasonCode::malformed_packet;
   if (out.topic.empty()) {
     if (!v5) return ReasonCode::topic_name_invalid;  // MQTT-4.7.3-1
     if (!out.properties.has(PropertyId::topic_alias)) return ReasonCode::protocol_error;
-  } else if (!valid_topic_name(out.topic)) {
-    return ReasonCode::topic_name_invalid;  // MQTT-3.3.2-2
+  } else if (ReasonCode rc = check_topic_name(out.topic); rc != ReasonCode::success) {
+    return rc;  // MQTT-1.5.4-1, -2; MQTT-3.3.2-2
   }
   out.payload = in.rest();
   return ReasonCode::success;
@@ -133,8 +132,8 @@ size_t encoded_size(const Publish& p, ProtocolVersion v) {
 
 size_t encode(const Publish& p, ProtocolVersion v, std::span<uint8_t> out) {
   const size_t body = publish_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   wire::Out w{out.data()};
   w.header(PacketType::publish, publish_flags(p.qos, p.retain, p.dup), static_cast<uint32_t>(body));
   w.string(p.topic);
@@ -147,7 +146,8 @@ size_t encode(const Publish& p, ProtocolVersion v, std::span<uint8_t> out) {
 size_t publish_header_size(const PublishHeader& h, ProtocolVersion v, size_t payload_size) {
   const size_t props = v == ProtocolVersion::v5 ? header_props_body(h) : 0;
   const size_t remaining = header_remaining(h, v, payload_size, props);
-  return wire::packet_size(remaining) - payload_size;
+  const size_t total = wire::packet_size(remaining);
+  return total == 0 ? 0 : total - payload_size;
 }
 
 size_t encode_publish_header(const PublishHeader& h, ProtocolVersion v, size_t payload_size,
@@ -155,8 +155,9 @@ size_t encode_publish_header(const PublishHeader& h, ProtocolVersion v, size_t p
   const bool v5 = v == ProtocolVersion::v5;
   const size_t props = v5 ? header_props_body(h) : 0;
   const size_t remaining = header_remaining(h, v, payload_size, props);
-  const size_t size = wire::packet_size(remaining) - payload_size;
-  if (out.size() < size) return 0;
+  const size_t total = wire::packet_size(remaining);
+  const size_t size = total - payload_size;
+  if (total == 0 || out.size() < size) return 0;
   wire::Out w{out.data()};
   w.header(PacketType::publish, publish_flags(h.qos, h.retain, h.dup), static_cast<uint32_t>(remaining));
   w.string(h.topic);

@@ -59,13 +59,15 @@ const char* reason_name(ReasonCode reason) {
   return "unknown";
 }
 
+// MQTT 5.0 table 2-6 (the per-packet tables of chapter 3 agree, except that the
+// DISCONNECT table omits 0x8C, which table 2-6 lists; a receiver accepts the union).
 bool valid_reason_for(PacketType type, ReasonCode reason) {
   const auto r = static_cast<uint8_t>(reason);
   switch (type) {
     case PacketType::connack:
       return r == 0x00 || (r >= 0x80 && r <= 0x9F && r != 0x8B && r != 0x8D && r != 0x8E &&
-                           r != 0x91 && r != 0x92 && r != 0x93 && r != 0x94 && r != 0x96 &&
-                           r != 0x98 && r != 0x9E);
+                           r != 0x8F && r != 0x91 && r != 0x92 && r != 0x93 && r != 0x94 &&
+                           r != 0x96 && r != 0x98 && r != 0x9E);
     case PacketType::puback:
     case PacketType::pubrec:
       return r == 0x00 || r == 0x10 || r == 0x80 || r == 0x83 || r == 0x87 || r == 0x90 ||
@@ -81,8 +83,8 @@ bool valid_reason_for(PacketType type, ReasonCode reason) {
              r == 0x91;
     case PacketType::disconnect:
       return r == 0x00 || r == 0x04 || (r >= 0x80 && r <= 0xA2 && r != 0x84 && r != 0x85 &&
-                                        r != 0x86 && r != 0x88 && r != 0x8A && r != 0x8C &&
-                                        r != 0x91 && r != 0x92 && r != 0x9F);
+                                        r != 0x86 && r != 0x88 && r != 0x8A && r != 0x91 &&
+                                        r != 0x92);
     case PacketType::auth:
       return r == 0x00 || r == 0x18 || r == 0x19;
     default:

@@ -47,7 +47,7 @@ ReasonCode check_filter(std::string_view filter) {
 
 ReasonCode decode_subscribe(const Frame& frame, ProtocolVersion v, Subscribe& out) {
   out.subscriptions.clear();
-  if (!wire::frame_is(frame, PacketType::subscribe)) return ReasonCode::malformed_packet;  // MQTT-3.8.1-1
+  if (!wire::frame_is(frame, PacketType::subscribe, v)) return ReasonCode::malformed_packet;  // MQTT-3.8.1-1
   wire::In in(frame.body);
   ReasonCode rc = read_head(in, v, PacketType::subscribe, out.packet_id, out.properties);
   if (rc != ReasonCode::success) return rc;
@@ -56,9 +56,11 @@ ReasonCode decode_subscribe(const Frame& frame, ProtocolVersion v, Subscribe& ou
     Subscription s;
     uint8_t o = 0;
     if (!in.raw_string(s.filter) || !in.u8(o)) return ReasonCode::malformed_packet;
-    if (o & (v5 ? 0xC0 : 0xFC)) return ReasonCode::malformed_packet;  // MQTT-3.8.3-4 (3.1.1), -5 (5.0)
+    // 3.1.1: reserved bits or QoS 3 are malformed (MQTT-3-8.3-4); 5.0: reserved bits are
+    // malformed (MQTT-3.8.3-5), Maximum QoS 3 a protocol error (3.8.3.1).
+    if (o & (v5 ? 0xC0 : 0xFC)) return ReasonCode::malformed_packet;
     s.qos = o & 3;
-    if (s.qos == 3) return ReasonCode::malformed_packet;
+    if (s.qos == 3) return v5 ? ReasonCode::protocol_error : ReasonCode::malformed_packet;
     s.no_local = o & 0x04;
     s.retain_as_published = o & 0x08;
     s.retain_handling = (o >> 4) & 3;
@@ -91,7 +93,7 @@ ReasonCode decode_suback(const Frame& frame, ProtocolVersion v, SubAck& out) {
 
 ReasonCode decode_unsubscribe(const Frame& frame, ProtocolVersion v, Unsubscribe& out) {
   out.filters.clear();
-  if (!wire::frame_is(frame, PacketType::unsubscribe)) return ReasonCode::malformed_packet;  // MQTT-3.10.1-1
+  if (!wire::frame_is(frame, PacketType::unsubscribe, v)) return ReasonCode::malformed_packet;  // MQTT-3.10.1-1
   wire::In in(frame.body);
   ReasonCode rc = read_head(in, v, PacketType::unsubscribe, out.packet_id, out.properties);
   if (rc != ReasonCode::success) return rc;
@@ -131,8 +133,8 @@ size_t encoded_size(const UnsubAck& p, ProtocolVersion v) { return wire::packet_
 
 size_t encode(const Subscribe& p, ProtocolVersion v, std::span<uint8_t> out) {
   const size_t body = subscribe_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   const bool v5 = v == ProtocolVersion::v5;
   wire::Out w{out.data()};
   w.header(PacketType::subscribe, 0x2, static_cast<uint32_t>(body));
@@ -152,8 +154,8 @@ size_t encode(const Subscribe& p, ProtocolVersion v, std::span<uint8_t> out) {
 
 size_t encode(const SubAck& p, ProtocolVersion v, std::span<uint8_t> out) {
   const size_t body = suback_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   wire::Out w{out.data()};
   w.header(PacketType::suback, 0, static_cast<uint32_t>(body));
   w.u16(p.packet_id);
@@ -167,8 +169,8 @@ size_t encode(const SubAck& p, ProtocolVersion v, std::span<uint8_t> out) {
 
 size_t encode(const Unsubscribe& p, ProtocolVersion v, std::span<uint8_t> out) {
   const size_t body = unsubscribe_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   wire::Out w{out.data()};
   w.header(PacketType::unsubscribe, 0x2, static_cast<uint32_t>(body));
   w.u16(p.packet_id);
@@ -179,8 +181,8 @@ size_t encode(const Unsubscribe& p, ProtocolVersion v, std::span<uint8_t> out) {
 
 size_t encode(const UnsubAck& p, ProtocolVersion v, std::span<uint8_t> out) {
   const size_t body = unsuback_body_size(p, v);
-  const size_t total = wire::packet_size(body);
-  if (out.size() < total) return 0;
+  const size_t total = wire::room(body, out);
+  if (total == 0) return 0;
   wire::Out w{out.data()};
   w.header(PacketType::unsuback, 0, static_cast<uint32_t>(body));
   w.u16(p.packet_id);

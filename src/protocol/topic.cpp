@@ -12,6 +12,19 @@ constexpr uint64_t kHigh = 0x8080808080808080ULL;
 // Whether any byte of `w` is zero (exact: no false positives once combined with &kHigh).
 constexpr uint64_t zero_bytes(uint64_t w) { return (w - kOnes) & ~w & kHigh; }
 
+// Non-zero when some byte of `w` is 0 or not ASCII (the cases valid_utf8 must look at).
+constexpr uint64_t not_plain_ascii(uint64_t w) { return (w | ((w - kOnes) & ~w)) & kHigh; }
+
+// Non-zero when some byte of `w` is '+' (0x2B) or '#' (0x23): they differ only in bit 3,
+// and no other byte becomes 0x2B when that bit is set.
+constexpr uint64_t wildcard_bytes(uint64_t w) { return zero_bytes((w | (0x08 * kOnes)) ^ ('+' * kOnes)); }
+
+uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
 }  // namespace
 
 bool valid_utf8(std::string_view s) {
@@ -73,6 +86,37 @@ bool valid_topic_name(std::string_view topic) {
     if (*p == '+' || *p == '#') return false;
   }
   return true;
+}
+
+ReasonCode check_topic_name(std::string_view topic) {
+  const char* p = topic.data();
+  const size_t n = topic.size();
+  uint64_t odd = 0, wild = 0;
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const uint64_t w = load8(p + i);
+      odd |= not_plain_ascii(w);
+      wild |= wildcard_bytes(w);
+    }
+    if (i < n) {  // the tail, as the last eight bytes (some seen twice)
+      const uint64_t w = load8(p + n - 8);
+      odd |= not_plain_ascii(w);
+      wild |= wildcard_bytes(w);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<uint8_t>(p[i]);
+      odd |= c == 0 || c >= 0x80;
+      wild |= c == '+' || c == '#';
+    }
+  }
+  if (odd) {
+    // Multi-byte characters or a NUL: the full UTF-8 check decides first.
+    if (!valid_utf8(topic)) return ReasonCode::malformed_packet;
+    return valid_topic_name(topic) ? ReasonCode::success : ReasonCode::topic_name_invalid;
+  }
+  return n == 0 || wild ? ReasonCode::topic_name_invalid : ReasonCode::success;
 }
 
 namespace {

@@ -59,6 +59,11 @@ class In {
   }
   // Property block at the current position.
   ReasonCode properties(PacketType type, Properties& out) {
+    if (p_ != end_ && *p_ == 0) {  // the common empty block
+      out.clear();
+      ++p_;
+      return ReasonCode::success;
+    }
     size_t used = 0;
     ReasonCode rc = decode_properties(p_, left(), type, out, used);
     if (rc == ReasonCode::success) p_ += used;
@@ -106,9 +111,18 @@ struct Out {
   }
 };
 
-// Wire size of a packet with `remaining` body bytes.
+// Wire size of a packet with `remaining` body bytes, or 0 when no packet can hold that
+// many (a remaining length beyond kMaxVarint would need a fifth length byte).
 inline size_t packet_size(size_t remaining) {
+  if (remaining > kMaxVarint) return 0;
   return 1 + varint_size(static_cast<uint32_t>(remaining)) + remaining;
+}
+
+// What an encoder may write for a body of `remaining` bytes into `out`: the packet's wire
+// size, or 0 when `out` is smaller or the body cannot be framed at all.
+inline size_t room(size_t remaining, std::span<uint8_t> out) {
+  const size_t total = packet_size(remaining);
+  return out.size() < total ? 0 : total;
 }
 
 // The fixed flag bits of every packet type but PUBLISH.
@@ -118,10 +132,19 @@ inline uint8_t fixed_flags(PacketType t) {
              : 0x0;
 }
 
-// Checks type and fixed flags of a frame handed to a decoder.
+// Checks type and fixed flags of a frame handed to a decoder, and that its body is as long
+// as its remaining length.
 inline bool frame_is(const Frame& f, PacketType t) {
   return f.header.type == t && f.header.flags == fixed_flags(t) &&
          f.header.remaining_length == f.body.size();
+}
+
+// The same for a connection at level `v`: MQTT 3.1 retries PUBREL, SUBSCRIBE and
+// UNSUBSCRIBE the way it retries PUBLISH, with DUP set (fixed flags 1010).
+inline bool frame_is(const Frame& f, PacketType t, ProtocolVersion v) {
+  if (f.header.type != t || f.header.remaining_length != f.body.size()) return false;
+  const uint8_t want = fixed_flags(t);
+  return f.header.flags == want || (v == ProtocolVersion::v3 && want == 0x2 && f.header.flags == 0xA);
 }
 
 }  // namespace mqttd::wire

@@ -19,6 +19,11 @@ TEST_CASE("a whole packet is returned as a view into the input") {
   CHECK(f.header.remaining_length == 12);
   CHECK(f.body.data() == bytes.data() + 2);  // no copy
   CHECK(f.wire_size() == bytes.size());
+  // The decoded topic and payload are views into the same bytes.
+  Publish p;
+  REQUIRE(decode_publish(f, ProtocolVersion::v4, Side::server, p) == ReasonCode::success);
+  CHECK(static_cast<const void*>(p.topic.data()) == bytes.data() + 4);
+  CHECK(p.payload.data() == bytes.data() + 9);
   CHECK(in.empty());
   CHECK(r.capacity() == 0);
   res = r.next(in, f);
@@ -159,7 +164,9 @@ TEST_CASE("fixed header flag rules") {
       {0x10, true},  {0x11, false},                 // CONNECT flags 0
       {0x30, true},  {0x3B, true}, {0x36, false},   // PUBLISH QoS 3
       {0x62, true},  {0x60, false}, {0x63, false},  // PUBREL 0010
+      {0x6A, true},  {0x6B, false}, {0x68, false},  // 1010: MQTT 3.1's DUP (the decoders check the level)
       {0x82, true},  {0x80, false}, {0xA2, true},  {0xA3, false},
+      {0x8A, true},  {0xAA, true},  {0x8E, false}, {0xA8, false},
       {0xC0, true},  {0xC1, false}, {0xE0, true},  {0xE8, false}, {0xF0, true}, {0xF1, false},
       {0x40, true},  {0x42, false}, {0x90, true},  {0x92, false},
   };
@@ -187,4 +194,37 @@ TEST_CASE("move keeps the partial packet") {
   in = std::span<const uint8_t>(bytes).subspan(5);
   REQUIRE(b.next(in, f).status == ParseStatus::ok);
   CHECK(f.body.size() == 12);
+}
+
+TEST_CASE("need-more counts what a partial length already implies") {
+  // The next length byte is at least 1 (a length ends on a non-zero byte), so a partial
+  // length of k continuation bytes means at least 128^k more.
+  struct Case {
+    std::vector<uint8_t> bytes;
+    uint32_t needed;
+  } cases[] = {
+      {{0x30}, 1},                                   // only the type: one length byte
+      {{0x30, 0x80}, 129},                           // 3 + 128 on the wire, 2 here
+      {{0x30, 0xFF}, 256},                           // 3 + 127 + 128
+      {{0x30, 0x80, 0x80}, 16385},                   // 4 + 16384, 3 here
+      {{0x30, 0xFF, 0xFF, 0xFF}, 4194304},           // 5 + 2097151 + 2097152, 4 here
+  };
+  for (const Case& c : cases) {
+    CAPTURE(mqttd::test::hex(c.bytes));
+    FrameReader whole(0);
+    Frame f;
+    std::span<const uint8_t> in = c.bytes;
+    ParseResult res = whole.next(in, f);
+    CHECK(res.status == ParseStatus::need_more);
+    CHECK(res.needed == c.needed);
+    CHECK(in.empty());
+    // The same, one byte at a time.
+    FrameReader bytewise(0);
+    for (uint8_t b : c.bytes) {
+      std::span<const uint8_t> one(&b, 1);
+      res = bytewise.next(one, f);
+    }
+    CHECK(res.status == ParseStatus::need_more);
+    CHECK(res.needed == c.needed);
+  }
 }

@@ -1,5 +1,7 @@
 // Every packet type, in every protocol version, with every property its type allows:
 // encode -> frame -> decode gives the same packet, and encoded_size is exact.
+#include <memory>
+
 #include "test_util.h"
 
 using namespace mqttd;
@@ -383,4 +385,47 @@ TEST_CASE("PUBLISH header for zero-copy delivery") {
   uint8_t tiny[3];
   CHECK(encode_publish_header(small, ProtocolVersion::v4, 0, tiny) == 0);
   CHECK(publish_header_size(small, ProtocolVersion::v4, 1000) == 6);  // 30 e9 07 0001 78
+}
+
+TEST_CASE("content beyond the largest remaining length is refused, not overrun") {
+  // 268,435,455 bytes of payload plus a topic cannot be framed: encode returns 0 however
+  // large the buffer (the length would need a fifth byte the size did not count).
+  const size_t big = kMaxVarint;
+  std::unique_ptr<uint8_t[]> mem(new uint8_t[big + 64]);  // left uninitialised: never read
+  Publish p;
+  p.topic = "t";
+  p.payload = {mem.get(), big - 3};  // 2 + 1 + big - 3 = kMaxVarint: still fits
+  CHECK(encoded_size(p, ProtocolVersion::v4) == 1 + 4 + size_t{kMaxVarint});
+  p.payload = {mem.get(), big - 2};  // one byte too many
+  CHECK(encoded_size(p, ProtocolVersion::v4) == 0);
+  CHECK(encode(p, ProtocolVersion::v4, {mem.get(), big + 64}) == 0);
+  // The per-receiver header alike: the payload is only a size there.
+  PublishHeader h;
+  h.topic = "t";
+  uint8_t head[16];
+  CHECK(encode_publish_header(h, ProtocolVersion::v4, big - 3, head) == 5 + 3);
+  CHECK(encode_publish_header(h, ProtocolVersion::v4, big - 2, head) == 0);
+  CHECK(publish_header_size(h, ProtocolVersion::v4, big - 2) == 0);
+  CHECK(encode_publish_header(h, ProtocolVersion::v5, big - 3, head) == 0);  // + property length
+  CHECK(publish_header_size(h, ProtocolVersion::v5, big - 3) == 0);
+}
+
+TEST_CASE("variable byte integers: the specification's boundary encodings") {
+  struct Case {
+    uint32_t value;
+    const char* wire;
+  } cases[] = {
+      {0, "00"},         {127, "7f"},         {128, "8001"},         {16383, "ff7f"},
+      {16384, "808001"}, {2097151, "ffff7f"}, {2097152, "80808001"}, {268435455, "ffffff7f"},
+  };
+  for (const Case& c : cases) {
+    uint8_t buf[4];
+    size_t n = encode_varint(c.value, buf);
+    CHECK(hex({buf, n}) == c.wire);
+    uint32_t back = 0;
+    size_t used = 0;
+    auto wire = unhex(c.wire);
+    CHECK(decode_varint(wire.data(), wire.size(), back, used) == VarintStatus::ok);
+    CHECK(back == c.value);
+  }
 }

@@ -254,7 +254,6 @@ TEST_CASE("DISCONNECT, AUTH, PING validation") {
 TEST_CASE("CONNACK, SUBACK, UNSUBACK validation (client side)") {
   CHECK(dec<ConnAck>(pkt(0x20, "0000"), V4) == ReasonCode::success);
   CHECK(dec<ConnAck>(pkt(0x20, "0200"), V4) == ReasonCode::malformed_packet);  // reserved flags
-  CHECK(dec<ConnAck>(pkt(0x20, "0100"), V3) == ReasonCode::malformed_packet);  // 3.1: no flags
   CHECK(dec<ConnAck>(pkt(0x20, "0006"), V4) == ReasonCode::protocol_error);    // no such return code
   CHECK(dec<ConnAck>(pkt(0x20, "0101"), V4) == ReasonCode::protocol_error);    // present with error
   CHECK(dec<ConnAck>(pkt(0x20, "000000"), V4) == ReasonCode::malformed_packet);
@@ -308,4 +307,107 @@ TEST_CASE("reason code tables") {
   CHECK(valid_reason_for(PacketType::suback, ReasonCode::granted_qos_2));
   CHECK_FALSE(valid_reason_for(PacketType::puback, ReasonCode::granted_qos_1));
   CHECK(v3_connack_code(ReasonCode::not_authorized) == 5);
+}
+
+TEST_CASE("CONNACK reason codes are those of MQTT 5 table 2-6") {
+  // 0x8F (topic filter invalid) exists for SUBACK, UNSUBACK and DISCONNECT, not CONNACK.
+  CHECK(dec<ConnAck>(pkt(0x20, "008f" + props("")), V5) == ReasonCode::protocol_error);
+  CHECK(dec<ConnAck>(pkt(0x20, "0090" + props("")), V5) == ReasonCode::success);   // will topic refused
+  CHECK(dec<ConnAck>(pkt(0x20, "009f" + props("")), V5) == ReasonCode::success);
+}
+
+TEST_CASE("DISCONNECT reason codes by sender") {
+  // Sent by a server (decoded by the client): 0x9F connection rate exceeded, and 0x8C
+  // (table 2-6: CONNACK, DISCONNECT), e.g. after a failed re-authentication.
+  for (const char* r : {"9f", "8c", "87", "89", "8b", "8d", "8e", "8f", "9a", "9b", "9c", "9d", "9e", "a0", "a1",
+                        "a2"}) {
+    CAPTURE(r);
+    CHECK(disconnect(V5, r, Side::client) == ReasonCode::success);
+    CHECK(disconnect(V5, r, Side::server) == ReasonCode::protocol_error);  // not a client's code
+  }
+  for (const char* r : {"00", "80", "81", "82", "83", "90", "93", "94", "95", "96", "97", "98", "99"}) {
+    CAPTURE(r);
+    CHECK(disconnect(V5, r, Side::client) == ReasonCode::success);
+    CHECK(disconnect(V5, r, Side::server) == ReasonCode::success);
+  }
+  for (const char* r : {"84", "85", "86", "88", "8a", "91", "92", "a3", "10", "ff"}) {
+    CAPTURE(r);
+    CHECK(disconnect(V5, r, Side::client) == ReasonCode::protocol_error);
+  }
+}
+
+TEST_CASE("SUBSCRIBE: Maximum QoS 3 is a protocol error in 5.0, malformed in 3.x") {
+  auto sub = [](ProtocolVersion v, std::string_view body) { return dec<Subscribe>(pkt(0x82, body), v); };
+  CHECK(sub(V5, "0001" + props("") + "00016103") == ReasonCode::protocol_error);  // 3.8.3.1
+  CHECK(sub(V5, "0001" + props("") + "00016133") == ReasonCode::protocol_error);  // and retain handling 3
+  CHECK(sub(V5, "0001" + props("") + "000161c3") == ReasonCode::malformed_packet);  // reserved bits first
+  CHECK(sub(V4, "0001" "00016103") == ReasonCode::malformed_packet);               // MQTT-3-8.3-4
+  CHECK(sub(V3, "0001" "00016103") == ReasonCode::malformed_packet);
+}
+
+TEST_CASE("MQTT 3.1 specifics") {
+  const std::string kIsdp = "00064d514973647003";  // "MQIsdp", level 3
+  Connect c;
+  // 3.1: the client id is 1 to 23 characters; more is answered with return code 2.
+  CHECK(decode_bytes(pkt(0x10, kIsdp + "02003c" "0017" + std::string(46, '6')), V3, c) == ReasonCode::success);
+  CHECK(c.client_id.size() == 23);
+  CHECK(decode_bytes(pkt(0x10, kIsdp + "02003c" "0018" + std::string(48, '6')), V3, c) ==
+        ReasonCode::client_identifier_not_valid);
+  CHECK(c.version == V3);
+  // 3.1.1 and 5.0 have no such limit.
+  CHECK(connect(kMqtt + "0402003c" "0018" + std::string(48, '6')) == ReasonCode::success);
+  // The reserved connect flag is not checked by 3.1 (MQTT-3.1.2-3 is a 3.1.1 rule).
+  CHECK(decode_bytes(pkt(0x10, kIsdp + "03003c" "0003633331"), V3, c) == ReasonCode::success);
+  CHECK(c.clean_start);
+  CHECK(connect(kMqtt + "0403003c000161") == ReasonCode::malformed_packet);
+  // 3.1 allows no password without a user name either.
+  CHECK(decode_bytes(pkt(0x10, kIsdp + "42003c" "0003633331" "000178"), V3, c) == ReasonCode::malformed_packet);
+  // 3.1 CONNACK: the first byte is reserved and not used.
+  ConnAck a;
+  CHECK(decode_bytes(pkt(0x20, "0100"), V3, a) == ReasonCode::success);
+  CHECK_FALSE(a.session_present);
+  CHECK(dec<ConnAck>(pkt(0x20, "0200"), V4) == ReasonCode::malformed_packet);
+}
+
+TEST_CASE("MQTT 3.1 retransmits PUBREL, SUBSCRIBE, UNSUBSCRIBE with DUP set") {
+  // 3.1 handles their retries like PUBLISH's: DUP may be 1 (fixed flags 1010). 3.1.1 and
+  // 5.0 require exactly 0010.
+  CHECK(dec<PubRel>(pkt(0x6A, "0001"), V3) == ReasonCode::success);
+  CHECK(dec<Subscribe>(pkt(0x8A, "0001" "00016101"), V3) == ReasonCode::success);
+  CHECK(dec<Unsubscribe>(pkt(0xAA, "0001" "000161"), V3) == ReasonCode::success);
+  for (ProtocolVersion v : {V4, V5}) {
+    const std::string p5 = v == V5 ? props("") : "";
+    CHECK(dec<PubRel>(pkt(0x6A, "0001"), v) == ReasonCode::malformed_packet);
+    CHECK(dec<Subscribe>(pkt(0x8A, "0001" + p5 + "00016101"), v) == ReasonCode::malformed_packet);
+    CHECK(dec<Unsubscribe>(pkt(0xAA, "0001" + p5 + "000161"), v) == ReasonCode::malformed_packet);
+  }
+  // Only DUP: other flag combinations stay malformed, in 3.1 too.
+  CHECK(dec<PubRel>(pkt(0x6B, "0001"), V3) == ReasonCode::malformed_packet);
+  CHECK(dec<PubRel>(pkt(0x68, "0001"), V3) == ReasonCode::malformed_packet);
+  CHECK(dec<PubAck>(pkt(0x48, "0001"), V3) == ReasonCode::malformed_packet);
+}
+
+TEST_CASE("empty bodies where the packet needs content") {
+  CHECK(dec<Auth>(pkt(0xF0, ""), V5) == ReasonCode::protocol_error);                 // no method
+  CHECK(dec<SubAck>(pkt(0x90, "0001" + props("")), V5) == ReasonCode::protocol_error);  // no codes
+  CHECK(dec<Subscribe>(pkt(0x82, ""), V4) == ReasonCode::malformed_packet);          // no packet id
+  CHECK(dec<Unsubscribe>(pkt(0xA2, "0001"), V5) == ReasonCode::malformed_packet);    // no property length
+  CHECK(dec<PubAck>(pkt(0x40, ""), V5) == ReasonCode::malformed_packet);
+  CHECK(dec<ConnAck>(pkt(0x20, "00"), V4) == ReasonCode::malformed_packet);
+  CHECK(dec<ConnAck>(pkt(0x20, "0000"), V5) == ReasonCode::malformed_packet);        // no property length
+  CHECK(connect("") == ReasonCode::malformed_packet);
+}
+
+TEST_CASE("UTF-8 rules apply to every string and topic") {
+  CHECK(publish(V4, 0x30, "0005" "612feda080") == ReasonCode::malformed_packet);      // surrogate in topic
+  CHECK(publish(V5, 0x30, "0005" "612feda080" + props("")) == ReasonCode::malformed_packet);
+  auto sub = [](std::string_view body) { return dec<Subscribe>(pkt(0x82, body), V4); };
+  CHECK(sub("0001" "0003610061" "00") == ReasonCode::malformed_packet);                // U+0000 in a filter
+  CHECK(sub("0001" "0003eda080" "00") == ReasonCode::malformed_packet);                // surrogate in a filter
+  CHECK(dec<Unsubscribe>(pkt(0xA2, "0001" "000161" "0001ff"), V4) == ReasonCode::malformed_packet);
+  CHECK(connect(kMqtt + "0406003c000161" "0002ff61" "0000") == ReasonCode::malformed_packet);  // will topic
+  CHECK(connect(kMqtt + "0406003c000161" "0000" "0000") == ReasonCode::topic_name_invalid);    // empty will topic
+  CHECK(connect(kMqtt + "0406003c000161" "0001" "23" "0000") == ReasonCode::topic_name_invalid);
+  CHECK(dec<PubAck>(pkt(0x40, "000100" + props("1f0001ff")), V5) == ReasonCode::malformed_packet);  // reason string
+  CHECK(dec<ConnAck>(pkt(0x20, "0000" + props("12000300c080")), V5) == ReasonCode::malformed_packet);
 }
