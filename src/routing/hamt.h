@@ -2,14 +2,19 @@
 // the children of one topic level, keyed by a seeded hash of the level string.
 //
 // Threads: find() and for_each() are for lock-free readers inside a Qsbr read-side
-// section; insert(), erase() and destroy() for the one writer of the owning structure.
+// section; insert(), erase(), replace() and destroy() for the one writer of the owning
+// structure.
 //
 // Nodes are immutable once reachable. A writer builds the changed path as new nodes
 // (path copying) and returns a new root, which the caller publishes with ONE release
-// store; the replaced nodes go to Qsbr::retire, so a reader holding an old root keeps a
-// consistent old version. A node holds up to 32 slots, bitmap-indexed by 5 hash bits per
-// level (shift 0, 5, .., 30); a slot holds a leaf, or a child node tagged with bit 0.
-// Leaves whose 32-bit hashes are equal share a collision node (bitmap 0, compared by key).
+// store. The replaced nodes are collected in the WriteCtx, NOT retired: the caller hands
+// them to Qsbr::retire only after that store, when no new reader can reach them (a node
+// retired before the store could be freed while a reader that passed its quiescent
+// point after the retirement still walks the old root). A reader holding an old root
+// keeps a consistent old version. A node holds up to 32 slots, bitmap-indexed by 5 hash
+// bits per level (shift 0, 5, .., 30); a slot holds a leaf, or a child node tagged with
+// bit 0. Leaves whose 32-bit hashes are equal share a collision node (bitmap 0, compared
+// by key). Below the root no node holds a lone leaf (erase hoists it).
 //
 // A leaf type L provides `uint32_t hash() const` and `std::string_view key() const`, is at
 // least 2-aligned, and is owned by the caller (the trie stores only the pointer).
@@ -20,6 +25,7 @@
 #include <cstring>
 #include <new>
 #include <string_view>
+#include <vector>
 
 #include "routing/qsbr.h"
 
@@ -57,10 +63,15 @@ struct Node {
   static size_t bytes(uint32_t count) { return sizeof(Node) + count * sizeof(uintptr_t); }
 };
 
-// What a writer needs while building a new version: where to retire, byte accounting.
+// What a writer needs while building a new version: byte accounting, and the list of
+// everything the operation replaced, to hand to Qsbr after the publishing store.
 struct WriteCtx {
-  Qsbr& qsbr;
-  int64_t bytes = 0;  // net change of bytes held
+  int64_t bytes = 0;                     // net change of bytes held
+  std::vector<Qsbr::Retiree> retired;    // unlinked by this operation, not yet retired
+  // A root that lives inside its owner's allocation (TopicIndex::Node embeds the root of
+  // its children's HAMT): replaced like any other, but never retired on its own; its
+  // owner is.
+  const Node* embedded_root = nullptr;
 
   Node* alloc(uint32_t bitmap, uint32_t count) {
     bytes += static_cast<int64_t>(Node::bytes(count));
@@ -70,8 +81,19 @@ struct WriteCtx {
     return n;
   }
   void retire(const Node* n) {
+    if (n == embedded_root) return;
     bytes -= static_cast<int64_t>(Node::bytes(n->count));
-    qsbr.retire(const_cast<Node*>(n), [](void* p) { ::operator delete(p); });
+    retired.push_back({const_cast<Node*>(n), [](void* p) { ::operator delete(p); }});
+  }
+  // Frees a node this operation built and never published (a root copied into its owner).
+  void discard(const Node* n) {
+    bytes -= static_cast<int64_t>(Node::bytes(n->count));
+    ::operator delete(const_cast<Node*>(n));
+  }
+  // Anything else the operation unlinked, accounted as `size` bytes.
+  void retire(const void* p, size_t size, Qsbr::Deleter fn) {
+    bytes -= static_cast<int64_t>(size);
+    retired.push_back({const_cast<void*>(p), fn});
   }
 };
 
@@ -149,9 +171,22 @@ struct Trie {
     return n;
   }
 
+  // Writer: a new root in which `old_leaf` is replaced by `new_leaf` (same hash, same key).
+  // REQUIRES: old_leaf is present.
+  static const Node* replace(const Node* root, const L* old_leaf, L* new_leaf, WriteCtx& c) {
+    return replace_at(root, old_leaf, new_leaf, 0, c);
+  }
+
   // Frees every node (not through Qsbr: REQUIRES no reader) and calls f(L*) per leaf.
   template <class F>
   static void destroy(const Node* n, F&& f) {
+    if (n == nullptr) return;
+    destroy_below(n, f);
+    ::operator delete(const_cast<Node*>(n));
+  }
+  // The same, except `n` itself (an embedded root).
+  template <class F>
+  static void destroy_below(const Node* n, F&& f) {
     if (n == nullptr) return;
     for (uint32_t i = 0; i < n->count; ++i) {
       uintptr_t s = n->slots()[i];
@@ -161,7 +196,6 @@ struct Trie {
         f(as_leaf(s));
       }
     }
-    ::operator delete(const_cast<Node*>(n));
   }
 
  private:
@@ -226,6 +260,25 @@ struct Trie {
         out = copy_replace(n, p, tag(sub), c);
       }
     }
+    c.retire(n);
+    return out;
+  }
+
+  static const Node* replace_at(const Node* n, const L* old_leaf, L* new_leaf, unsigned shift,
+                                WriteCtx& c) {
+    uint32_t p;
+    uintptr_t v;
+    if (n->collision()) {
+      p = 0;
+      while (n->slots()[p] != tag(old_leaf)) ++p;
+      v = tag(new_leaf);
+    } else {
+      uint32_t b = bit(old_leaf->hash(), shift);
+      p = pos(n->bitmap, b);
+      uintptr_t s = n->slots()[p];
+      v = is_node(s) ? tag(replace_at(as_node(s), old_leaf, new_leaf, shift + 5, c)) : tag(new_leaf);
+    }
+    const Node* out = copy_replace(n, p, v, c);
     c.retire(n);
     return out;
   }

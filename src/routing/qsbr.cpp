@@ -41,12 +41,13 @@ void Qsbr::online(ThreadId id) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-void Qsbr::retire(void* p, Deleter fn) {
+void Qsbr::retire(std::span<const Retiree> batch) {
+  if (batch.empty()) return;
   std::lock_guard lock(mu_);
-  // acq_rel: the unlink that made p unreachable precedes this increment; a reader that
-  // loads the new value (acquire) sees the unlink. Under mu_, so tags are in list order.
+  // acq_rel: the unlink that made the batch unreachable precedes this increment; a reader
+  // that loads the new value (acquire) sees the unlink. Under mu_, so tags are in list order.
   uint64_t e = global_.fetch_add(1, std::memory_order_acq_rel);
-  retired_.push_back(Retired{p, fn, e});
+  for (const Retiree& r : batch) retired_.push_back(Retired{r.p, r.fn, e});
   pending_.store(retired_.size(), std::memory_order_relaxed);
 }
 

@@ -14,7 +14,7 @@
 //    `epoch` is 0 while offline, otherwise the value of `global_` it last observed at a
 //    quiescent point (or when going online).
 //  * retire(p) runs after p was unlinked (no new reader can reach it) and tags p with
-//    e = global_.fetch_add(1). A reader whose slot shows an epoch > e loaded global_
+//    e = global_.fetch_add(1) (a batch: every object of one write operation, one tag). A reader whose slot shows an epoch > e loaded global_
 //    after that increment, at a moment it held no references (a quiescent point), so any
 //    reference it holds now was obtained after the unlink and cannot be p.
 //  * p is freed when every online slot shows an epoch > e; offline slots hold nothing.
@@ -30,6 +30,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 
 namespace mqttd {
 
@@ -37,6 +38,10 @@ class Qsbr {
  public:
   enum class ThreadId : uint32_t {};
   using Deleter = void (*)(void*);
+  struct Retiree {
+    void* p;
+    Deleter fn;
+  };
 
   explicit Qsbr(uint32_t max_threads);
   ~Qsbr();
@@ -74,7 +79,13 @@ class Qsbr {
 
   // Hands `p` to be freed by `fn` once no reader can hold it.
   // REQUIRES: p is already unreachable for new readers.
-  void retire(void* p, Deleter fn);
+  void retire(void* p, Deleter fn) {
+    const Retiree r{p, fn};
+    retire(std::span<const Retiree>(&r, 1));
+  }
+  // The same for every object of `batch` (one lock, one epoch for all of them).
+  // REQUIRES: each is already unreachable for new readers.
+  void retire(std::span<const Retiree> batch);
   // Frees what has become safe. Called by writers after retiring; safe anywhere.
   void reclaim();
 

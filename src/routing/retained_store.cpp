@@ -51,18 +51,25 @@ uint64_t monotonic_ms() {
 }
 }  // namespace
 
+// One write operation. What it unlinks goes to ctx.retired and is handed to Qsbr in the
+// destructor, after every store the operation made.
 struct RetainedStore::Writer {
   RetainedStore& rs;
   hamt::WriteCtx ctx;
   int64_t nodes = 0;
   int64_t messages = 0;
+  std::vector<std::string_view> levels;
+  std::vector<Node*> path;
 
-  explicit Writer(RetainedStore& r) : rs(r), ctx{r.qsbr_} {}
+  explicit Writer(RetainedStore& r) : rs(r) {}
   ~Writer() {
-    // relaxed: statistics.
+    // relaxed: statistics, and a hint (see next_expiry_ms_).
     rs.bytes_.fetch_add(ctx.bytes, std::memory_order_relaxed);
     rs.nodes_.fetch_add(static_cast<uint64_t>(nodes), std::memory_order_relaxed);
     rs.messages_.fetch_add(static_cast<uint64_t>(messages), std::memory_order_relaxed);
+    rs.next_expiry_ms_.store(rs.expiring_.empty() ? UINT64_MAX : rs.expiring_.begin()->first,
+                             std::memory_order_relaxed);
+    rs.qsbr_.retire(ctx.retired);
     rs.qsbr_.reclaim();
   }
 
@@ -83,10 +90,67 @@ struct RetainedStore::Writer {
     return c;
   }
 
-  void retire_message(const Message* m) {
-    ctx.bytes -= static_cast<int64_t>(m->footprint());
+  // Bookkeeping for a message the store starts or stops holding (under mu_).
+  void hold(const Message* m) {
+    ctx.bytes += static_cast<int64_t>(m->footprint());
+    ++messages;
+    if (m->expiry_at_ms() != 0) {
+      rs.expiring_.emplace(m->expiry_at_ms(), m);
+      ctx.bytes += kExpiryEntryBytes;
+    }
+  }
+  void release(const Message* m) {
+    if (m->expiry_at_ms() != 0) {
+      rs.expiring_.erase({m->expiry_at_ms(), m});
+      ctx.bytes -= kExpiryEntryBytes;
+    }
     --messages;
-    rs.qsbr_.retire(const_cast<Message*>(m), drop_message);
+    ctx.retire(m, m->footprint(), drop_message);
+  }
+  // A std::set node holding one expiry entry, roughly.
+  static constexpr int64_t kExpiryEntryBytes = 48;
+
+  void set(std::string_view topic, MessageRef m) {
+    split(topic, levels);
+    Node* n = rs.root_;
+    for (std::string_view lv : levels) n = child(n, lv, true);
+    const Message* old = n->message.load(std::memory_order_relaxed);
+    const Message* fresh = m.release();
+    // release: publishes nothing of ours (the message is immutable and was built before
+    // the caller shared it), but keeps readers' acquire loads paired with a release.
+    n->message.store(fresh, std::memory_order_release);
+    if (old != nullptr) release(old);  // first: `old` may be `fresh` set again
+    hold(fresh);
+  }
+
+  bool clear(std::string_view topic) {
+    split(topic, levels);
+    path.assign(1, rs.root_);
+    for (std::string_view lv : levels) {
+      Node* c = child(path.back(), lv, false);
+      if (c == nullptr) return false;
+      path.push_back(c);
+    }
+    const Message* old = path.back()->message.load(std::memory_order_relaxed);
+    if (old == nullptr) return false;
+    path.back()->message.store(nullptr, std::memory_order_release);  // release: as in set()
+    release(old);
+    // Unlink nodes left with neither a message nor children.
+    while (path.size() > 1) {
+      Node* n = path.back();
+      if (n->children.load(std::memory_order_relaxed) != nullptr ||
+          n->message.load(std::memory_order_relaxed) != nullptr) {
+        break;
+      }
+      path.pop_back();
+      Node* parent = path.back();
+      const hamt::Node* root = parent->children.load(std::memory_order_relaxed);
+      // release: the new HAMT path is built before it is reachable.
+      parent->children.store(Trie::erase(root, n, ctx), std::memory_order_release);
+      --nodes;
+      ctx.retire(n, Node::bytes(n->len_), free_node);
+    }
+    return true;
   }
 };
 
@@ -109,52 +173,36 @@ RetainedStore::~RetainedStore() {
 }
 
 void RetainedStore::set(std::string_view topic, MessageRef m) {
-  std::vector<std::string_view> levels;
-  split(topic, levels);
+  if (m->payload().empty()) {
+    clear(topic);
+    return;
+  }
   std::lock_guard lock(mu_);
   Writer w(*this);
-  Node* n = root_;
-  for (std::string_view lv : levels) n = w.child(n, lv, true);
-  w.ctx.bytes += static_cast<int64_t>(m->footprint());
-  ++w.messages;
-  const Message* old = n->message.load(std::memory_order_relaxed);
-  // release: publishes nothing of ours (the message is immutable and was built before
-  // the caller shared it), but keeps readers' acquire loads paired with a release.
-  n->message.store(m.release(), std::memory_order_release);
-  if (old != nullptr) w.retire_message(old);
+  w.set(topic, std::move(m));
 }
 
 void RetainedStore::clear(std::string_view topic) {
-  std::vector<std::string_view> levels;
-  split(topic, levels);
   std::lock_guard lock(mu_);
   Writer w(*this);
-  std::vector<Node*> path{root_};
-  for (std::string_view lv : levels) {
-    Node* c = w.child(path.back(), lv, false);
-    if (c == nullptr) return;
-    path.push_back(c);
+  w.clear(topic);
+}
+
+size_t RetainedStore::expire(uint64_t now_ms, size_t max) {
+  // relaxed: a hint; a stale value only delays the sweep to the next call or skips a lock.
+  if (now_ms < next_expiry_ms_.load(std::memory_order_relaxed)) return 0;
+  std::lock_guard lock(mu_);
+  Writer w(*this);
+  size_t n = 0;
+  while (n < max && !expiring_.empty() && expiring_.begin()->first <= now_ms) {
+    const Message* m = expiring_.begin()->second;  // held by the store: its topic is valid
+    // The entry exists exactly while the store holds m under m's topic, so this clears
+    // it and erases the entry; the erase below only guards the loop against a caller
+    // that broke set()'s REQUIRES.
+    if (!w.clear(m->topic())) expiring_.erase(expiring_.begin());
+    ++n;
   }
-  const Message* old = path.back()->message.load(std::memory_order_relaxed);
-  if (old == nullptr) return;
-  path.back()->message.store(nullptr, std::memory_order_release);  // release: as in set()
-  w.retire_message(old);
-  // Unlink nodes left with neither a message nor children.
-  while (path.size() > 1) {
-    Node* n = path.back();
-    if (n->children.load(std::memory_order_relaxed) != nullptr ||
-        n->message.load(std::memory_order_relaxed) != nullptr) {
-      break;
-    }
-    path.pop_back();
-    Node* parent = path.back();
-    const hamt::Node* root = parent->children.load(std::memory_order_relaxed);
-    // release: the new HAMT path is built before it is reachable.
-    parent->children.store(Trie::erase(root, n, w.ctx), std::memory_order_release);
-    w.ctx.bytes -= static_cast<int64_t>(Node::bytes(n->len_));
-    --w.nodes;
-    qsbr_.retire(n, free_node);
-  }
+  return n;
 }
 
 void RetainedStore::match(std::string_view filter, std::vector<MessageRef>& out) const {
@@ -186,7 +234,10 @@ void RetainedStore::match(std::string_view filter, std::vector<MessageRef>& out,
   std::vector<Frame> stack{{root_, 0}};
   std::vector<const Node*> subtree;
   while (!stack.empty()) {
-    const auto [n, d] = stack.back();
+    // Not a structured binding: the lambdas below capture n and d, which clang < 16
+    // rejects for structured bindings (C++20 P1091R3/P1381R1, implemented in clang 16).
+    const Node* const n = stack.back().n;
+    const uint32_t d = stack.back().d;
     stack.pop_back();
     if (d == depth) {
       take(n);

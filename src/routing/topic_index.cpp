@@ -19,13 +19,18 @@ struct SubRec {
   uint16_t worker;
   uint8_t qos;
   uint8_t flags;  // MatchResult::kNoLocal | kRetainAsPublished, retain handling << 4
+
+  bool same_key(const SubRec& o) const { return worker == o.worker && handle == o.handle; }
+  bool same(const SubRec& o) const {
+    return same_key(o) && sub_id == o.sub_id && qos == o.qos && flags == o.flags;
+  }
 };
 static_assert(sizeof(SubRec) == 16);
 
 constexpr uint8_t kMatchFlags = MatchResult::kNoLocal | MatchResult::kRetainAsPublished;
 
-bool rec_less(const SubRec& r, uint16_t worker, uint64_t handle) {
-  return r.worker != worker ? r.worker < worker : r.handle < handle;
+bool rec_less(const SubRec& a, const SubRec& b) {
+  return a.worker != b.worker ? a.worker < b.worker : a.handle < b.handle;
 }
 
 SubRec make_rec(uint16_t worker, uint64_t handle, const SubscriptionOptions& o, uint32_t sub_id) {
@@ -35,46 +40,31 @@ SubRec make_rec(uint16_t worker, uint64_t handle, const SubscriptionOptions& o, 
   return SubRec{handle, sub_id, worker, o.qos, flags};
 }
 
-// Inserts or replaces; returns true when (worker, handle) was there.
-bool upsert(std::vector<SubRec>& v, const SubRec& r) {
-  auto it = std::lower_bound(v.begin(), v.end(), r,
-                             [](const SubRec& a, const SubRec& b) { return rec_less(a, b.worker, b.handle); });
-  if (it != v.end() && it->worker == r.worker && it->handle == r.handle) {
-    *it = r;
-    return true;
-  }
-  v.insert(it, r);
-  return false;
-}
-
-bool remove(std::vector<SubRec>& v, uint16_t worker, uint64_t handle) {
-  auto it = std::lower_bound(v.begin(), v.end(), SubRec{handle, 0, worker, 0, 0},
-                             [](const SubRec& a, const SubRec& b) { return rec_less(a, b.worker, b.handle); });
-  if (it == v.end() || it->worker != worker || it->handle != handle) return false;
-  v.erase(it);
-  return true;
-}
-
 }  // namespace
 
+// Immutable once reachable (see the essay): a level, its children, its subscribers. The
+// root of the children's HAMT is embedded (`kids`, its slots right after it), saving a
+// dependent load per level on the match path and an allocation per inner node: path
+// copying replaces a node and that root together anyway.
 struct TopicIndex::Node {
-  // release/acquire, all three: the stored object is fully built before it is reachable.
-  std::atomic<const hamt::Node*> children{nullptr};
-  std::atomic<Node*> plus{nullptr};
-  std::atomic<const SubBlock*> subs{nullptr};
+  const Node* plus = nullptr;      // the `+` child
+  const SubBlock* subs = nullptr;  // nullptr when nobody subscribed here
   uint32_t hash_ = 0;
-  uint16_t len_ = 0;  // the level's bytes follow the node
+  uint16_t len_ = 0;
+  uint16_t unused_ = 0;
+  hamt::Node kids{0, 0};  // LAST: its kids.count slots follow, then the level's len_ bytes
 
+  // The children's HAMT root (the `+` child excluded), nullptr when there are none.
+  const hamt::Node* children() const { return kids.count ? &kids : nullptr; }
   uint32_t hash() const { return hash_; }
-  std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), len_}; }
-  static size_t bytes(size_t len) { return sizeof(Node) + len; }
-  // Writer-side (relaxed loads: only the writer under mu_ stores these fields).
-  bool empty() const {
-    return children.load(std::memory_order_relaxed) == nullptr &&
-           plus.load(std::memory_order_relaxed) == nullptr &&
-           subs.load(std::memory_order_relaxed) == nullptr;
+  std::string_view key() const {
+    return {reinterpret_cast<const char*>(kids.slots() + kids.count), len_};
   }
+  size_t size() const { return bytes(kids.count, len_); }
+  static size_t bytes(size_t slots, size_t len) { return sizeof(Node) + slots * sizeof(uintptr_t) + len; }
 };
+static_assert(sizeof(TopicIndex::Node) == 32 && alignof(TopicIndex::Node) == 8,
+              "kids must end the node so that its slots follow it");
 
 // Immutable members of one `$share/<name>/<filter>`, plus a cursor readers advance.
 struct alignas(8) TopicIndex::SharedGroup {
@@ -88,13 +78,15 @@ struct alignas(8) TopicIndex::SharedGroup {
   std::string_view name() const {
     return {reinterpret_cast<const char*>(members() + count), name_len};
   }
+  size_t size() const { return bytes(count, name_len); }
   static size_t bytes(size_t count, size_t name_len) {
     return sizeof(SharedGroup) + count * sizeof(SubRec) + name_len;
   }
 };
 
 // Immutable: n_exact records (filter ends here), n_multi records (<here>/#), n_groups
-// shared-group pointers. Owns nothing: groups are retired on their own when replaced.
+// shared-group pointers. Owns nothing: a group outlives a block that is copied, and is
+// retired on its own when replaced.
 struct alignas(8) TopicIndex::SubBlock {
   uint32_t n_exact = 0;
   uint32_t n_multi = 0;
@@ -109,145 +101,30 @@ struct alignas(8) TopicIndex::SubBlock {
   const SharedGroup** groups() {
     return reinterpret_cast<const SharedGroup**>(recs() + n_exact + n_multi);
   }
+  size_t size() const { return bytes(n_exact + n_multi, n_groups); }
   static size_t bytes(size_t recs, size_t groups) {
     return sizeof(SubBlock) + recs * sizeof(SubRec) + groups * sizeof(void*);
   }
 };
 
 namespace {
+
 using Trie = hamt::Trie<TopicIndex::Node>;
+using Node = TopicIndex::Node;
+using SubBlock = TopicIndex::SubBlock;
+using SharedGroup = TopicIndex::SharedGroup;
 
-void free_node(void* p) {
-  auto* n = static_cast<TopicIndex::Node*>(p);
-  n->~Node();
-  ::operator delete(n);
-}
 void free_raw(void* p) { ::operator delete(p); }
-}  // namespace
 
-// One write operation: allocation, byte accounting and retirement in one place.
-struct TopicIndex::Writer {
-  TopicIndex& ix;
-  hamt::WriteCtx ctx;
-  int64_t nodes = 0;
-  int64_t subscriptions = 0;
-
-  explicit Writer(TopicIndex& i) : ix(i), ctx{i.qsbr_} {}
-  ~Writer() {
-    // relaxed: statistics.
-    ix.bytes_.fetch_add(ctx.bytes, std::memory_order_relaxed);
-    ix.nodes_.fetch_add(static_cast<uint64_t>(nodes), std::memory_order_relaxed);
-    ix.subscriptions_.fetch_add(static_cast<uint64_t>(subscriptions), std::memory_order_relaxed);
-    ix.qsbr_.reclaim();
-  }
-
-  Node* new_node(std::string_view level, uint32_t hash) {
-    void* mem = ::operator new(Node::bytes(level.size()));
-    Node* n = new (mem) Node;
-    n->hash_ = hash;
-    n->len_ = static_cast<uint16_t>(level.size());
-    std::memcpy(reinterpret_cast<char*>(n + 1), level.data(), level.size());
-    ctx.bytes += static_cast<int64_t>(Node::bytes(level.size()));
-    ++nodes;
-    return n;
-  }
-  void retire_node(Node* n) {
-    ctx.bytes -= static_cast<int64_t>(Node::bytes(n->len_));
-    --nodes;
-    ix.qsbr_.retire(n, free_node);
-  }
-
-  // The child of `n` for `level`, created (and published empty) when `create`.
-  Node* child(Node* n, std::string_view level, bool create) {
-    if (level == "+") {
-      Node* p = n->plus.load(std::memory_order_relaxed);
-      if (p == nullptr && create) {
-        p = new_node(level, 0);
-        n->plus.store(p, std::memory_order_release);  // release: p is built
-      }
-      return p;
-    }
-    uint32_t h = hamt::hash_level(level, ix.seed_);
-    const hamt::Node* root = n->children.load(std::memory_order_relaxed);
-    Node* c = Trie::find(root, h, level);
-    if (c == nullptr && create) {
-      c = new_node(level, h);
-      // release: the new HAMT path and the node are built before they are reachable.
-      n->children.store(Trie::insert(root, c, ctx), std::memory_order_release);
-    }
-    return c;
-  }
-
-  // Replaces n's block with one made of the given parts (nullptr when all are empty).
-  void set_block(Node* n, std::span<const SubRec> exact, std::span<const SubRec> multi,
-                 std::span<const SharedGroup* const> groups) {
-    const SubBlock* old = n->subs.load(std::memory_order_relaxed);
-    SubBlock* b = nullptr;
-    if (!exact.empty() || !multi.empty() || !groups.empty()) {
-      size_t sz = SubBlock::bytes(exact.size() + multi.size(), groups.size());
-      b = new (::operator new(sz)) SubBlock;
-      b->n_exact = static_cast<uint32_t>(exact.size());
-      b->n_multi = static_cast<uint32_t>(multi.size());
-      b->n_groups = static_cast<uint32_t>(groups.size());
-      std::copy(exact.begin(), exact.end(), b->recs());
-      std::copy(multi.begin(), multi.end(), b->recs() + exact.size());
-      std::copy(groups.begin(), groups.end(), b->groups());
-      ctx.bytes += static_cast<int64_t>(sz);
-    }
-    n->subs.store(b, std::memory_order_release);  // release: b is fully built
-    if (old != nullptr) {
-      ctx.bytes -= static_cast<int64_t>(SubBlock::bytes(old->n_exact + old->n_multi, old->n_groups));
-      ix.qsbr_.retire(const_cast<SubBlock*>(old), free_raw);
-    }
-  }
-
-  const SharedGroup* new_group(std::string_view name, bool multi, std::span<const SubRec> members,
-                               uint32_t next) {
-    size_t sz = SharedGroup::bytes(members.size(), name.size());
-    auto* g = new (::operator new(sz)) SharedGroup;
-    g->next.store(next, std::memory_order_relaxed);
-    g->count = static_cast<uint32_t>(members.size());
-    g->name_len = static_cast<uint16_t>(name.size());
-    g->multi = multi;
-    std::copy(members.begin(), members.end(), g->members());
-    std::memcpy(reinterpret_cast<char*>(g->members() + g->count), name.data(), name.size());
-    ctx.bytes += static_cast<int64_t>(sz);
-    return g;
-  }
-  void retire_group(const SharedGroup* g) {
-    ctx.bytes -= static_cast<int64_t>(SharedGroup::bytes(g->count, g->name_len));
-    ix.qsbr_.retire(const_cast<SharedGroup*>(g), free_raw);
-  }
-
-  // Unlinks empty nodes from the end of `path` upwards (path[0] is the root).
-  void prune(std::vector<Node*>& path) {
-    while (path.size() > 1) {
-      Node* n = path.back();
-      if (!n->empty()) return;
-      path.pop_back();
-      Node* parent = path.back();
-      if (parent->plus.load(std::memory_order_relaxed) == n) {
-        parent->plus.store(nullptr, std::memory_order_release);  // release: for symmetry; publishes no data
-      } else {
-        const hamt::Node* root = parent->children.load(std::memory_order_relaxed);
-        // release: the new HAMT path is built before it is reachable.
-        parent->children.store(Trie::erase(root, n, ctx), std::memory_order_release);
-      }
-      retire_node(n);
-    }
-  }
-};
-
-namespace {
-std::span<const SubRec> exact_of(const TopicIndex::SubBlock* b) {
+std::span<const SubRec> exact_of(const SubBlock* b) {
   return b ? std::span<const SubRec>(b->recs(), b->n_exact) : std::span<const SubRec>();
 }
-std::span<const SubRec> multi_of(const TopicIndex::SubBlock* b) {
+std::span<const SubRec> multi_of(const SubBlock* b) {
   return b ? std::span<const SubRec>(b->recs() + b->n_exact, b->n_multi) : std::span<const SubRec>();
 }
-std::span<const TopicIndex::SharedGroup* const> groups_of(const TopicIndex::SubBlock* b) {
-  return b ? std::span<const TopicIndex::SharedGroup* const>(b->groups(), b->n_groups)
-           : std::span<const TopicIndex::SharedGroup* const>();
+std::span<const SharedGroup* const> groups_of(const SubBlock* b) {
+  return b ? std::span<const SharedGroup* const>(b->groups(), b->n_groups)
+           : std::span<const SharedGroup* const>();
 }
 
 // Splits a filter's levels; `multi` when it ends in `#` (which is then not a level).
@@ -269,27 +146,220 @@ bool split_filter(std::string_view f, std::vector<std::string_view>& levels, boo
     start = slash + 1;
   }
 }
+
+// What one write does to the block of the node its filter names.
+struct Edit {
+  enum class Kind { kSubscribe, kUnsubscribe } kind;
+  std::string_view group;  // empty: a plain subscription
+  bool multi;              // the filter ends in `#`
+  SubRec rec;              // for an unsubscribe only the key counts
+  bool existed = false;    // out: the subscription was there before
+};
+
 }  // namespace
 
+// One write operation. Everything it replaces goes to ctx.retired, handed to Qsbr in the
+// destructor, after the operation's only publishing store (the root).
+struct TopicIndex::Writer {
+  TopicIndex& ix;
+  hamt::WriteCtx ctx;
+  int64_t nodes = 0;
+  int64_t subscriptions = 0;
+
+  explicit Writer(TopicIndex& i) : ix(i) {}
+  ~Writer() {
+    // relaxed: statistics.
+    ix.bytes_.fetch_add(ctx.bytes, std::memory_order_relaxed);
+    ix.nodes_.fetch_add(static_cast<uint64_t>(nodes), std::memory_order_relaxed);
+    ix.subscriptions_.fetch_add(static_cast<uint64_t>(subscriptions), std::memory_order_relaxed);
+    ix.qsbr_.retire(ctx.retired);
+    ix.qsbr_.reclaim();
+  }
+
+  // A new node with these parts (`children` is copied in); nullptr when they are all
+  // empty (the node is pruned).
+  const Node* make_node(std::string_view key, uint32_t hash, const hamt::Node* children, const Node* plus,
+                        const SubBlock* subs, bool root) {
+    if (children == nullptr && plus == nullptr && subs == nullptr) return nullptr;
+    const uint32_t slots = children ? children->count : 0;
+    void* mem = ::operator new(Node::bytes(slots, key.size()));
+    Node* n = new (mem) Node;
+    n->plus = plus;
+    n->subs = subs;
+    n->hash_ = hash;
+    n->len_ = static_cast<uint16_t>(key.size());
+    if (children) {
+      n->kids.bitmap = children->bitmap;  // a HAMT root is never a collision node
+      n->kids.count = slots;
+      std::memcpy(n->kids.slots(), children->slots(), slots * sizeof(uintptr_t));
+    }
+    if (!key.empty()) std::memcpy(n->kids.slots() + slots, key.data(), key.size());  // the root's is null
+    ctx.bytes += static_cast<int64_t>(n->size());
+    if (!root) ++nodes;
+    return n;
+  }
+  void retire_node(const Node* n, bool root) {
+    ctx.retire(n, n->size(), free_raw);
+    if (!root) --nodes;
+  }
+
+  // A block of the given parts (nullptr when they are all empty).
+  const SubBlock* make_block(std::span<const SubRec> exact, std::span<const SubRec> multi,
+                             std::span<const SharedGroup* const> groups) {
+    if (exact.empty() && multi.empty() && groups.empty()) return nullptr;
+    size_t sz = SubBlock::bytes(exact.size() + multi.size(), groups.size());
+    SubBlock* b = new (::operator new(sz)) SubBlock;
+    b->n_exact = static_cast<uint32_t>(exact.size());
+    b->n_multi = static_cast<uint32_t>(multi.size());
+    b->n_groups = static_cast<uint32_t>(groups.size());
+    std::copy(exact.begin(), exact.end(), b->recs());
+    std::copy(multi.begin(), multi.end(), b->recs() + exact.size());
+    std::copy(groups.begin(), groups.end(), b->groups());
+    ctx.bytes += static_cast<int64_t>(sz);
+    return b;
+  }
+
+  const SharedGroup* make_group(std::string_view name, bool multi, std::span<const SubRec> members,
+                                uint32_t next) {
+    size_t sz = SharedGroup::bytes(members.size(), name.size());
+    auto* g = new (::operator new(sz)) SharedGroup;
+    g->next.store(next, std::memory_order_relaxed);  // relaxed: not yet shared
+    g->count = static_cast<uint32_t>(members.size());
+    g->name_len = static_cast<uint16_t>(name.size());
+    g->multi = multi;
+    std::copy(members.begin(), members.end(), g->members());
+    std::memcpy(reinterpret_cast<char*>(g->members() + g->count), name.data(), name.size());
+    ctx.bytes += static_cast<int64_t>(sz);
+    return g;
+  }
+
+  // `sec` with e.rec inserted, replaced or removed, into `out`; false when that changes
+  // nothing (an absent key to remove, or the very same subscription again).
+  static bool edit_section(std::span<const SubRec> sec, Edit& e, std::vector<SubRec>& out) {
+    auto it = std::lower_bound(sec.begin(), sec.end(), e.rec, rec_less);
+    const bool found = it != sec.end() && it->same_key(e.rec);
+    e.existed = found;
+    if (e.kind == Edit::Kind::kUnsubscribe ? !found : found && it->same(e.rec)) return false;
+    out.assign(sec.begin(), it);
+    if (e.kind == Edit::Kind::kSubscribe) out.push_back(e.rec);
+    out.insert(out.end(), found ? it + 1 : it, sec.end());
+    return true;
+  }
+
+  // The block `old` becomes under `e` (`old` itself when nothing changes).
+  const SubBlock* edit_block(const SubBlock* old, Edit& e) {
+    std::vector<SubRec> sec;
+    if (e.group.empty()) {
+      if (!edit_section(e.multi ? multi_of(old) : exact_of(old), e, sec)) return old;
+      const SubBlock* b = e.multi ? make_block(exact_of(old), sec, groups_of(old))
+                                  : make_block(sec, multi_of(old), groups_of(old));
+      if (old) ctx.retire(old, old->size(), free_raw);
+      return b;
+    }
+    std::vector<const SharedGroup*> groups(groups_of(old).begin(), groups_of(old).end());
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const SharedGroup* g) {
+      return g->multi == e.multi && g->name() == e.group;
+    });
+    const SharedGroup* replaced = it != groups.end() ? *it : nullptr;
+    std::span<const SubRec> members;
+    if (replaced) members = {replaced->members(), replaced->count};
+    if (!edit_section(members, e, sec)) return old;
+    if (sec.empty()) {
+      groups.erase(it);
+    } else {
+      // relaxed: the cursor is a hint; carrying it keeps the rotation going.
+      const SharedGroup* g = make_group(e.group, e.multi, sec, replaced ? replaced->next.load(std::memory_order_relaxed) : 0);
+      if (replaced) {
+        *it = g;
+      } else {
+        groups.push_back(g);
+      }
+    }
+    const SubBlock* b = make_block(exact_of(old), multi_of(old), groups);
+    if (replaced) ctx.retire(replaced, replaced->size(), free_raw);
+    if (old) ctx.retire(old, old->size(), free_raw);
+    return b;
+  }
+
+  // The new root after applying `e` at the node `levels` names (the old root when
+  // nothing changes). Copies the path bottom-up; an emptied node is pruned.
+  const Node* apply(const Node* root, std::span<const std::string_view> levels, Edit& e) {
+    // Walk down: path[i] is the node at depth i, nullptr where the filter's path does not
+    // exist yet.
+    path.clear();
+    hashes.clear();
+    path.push_back(root);
+    for (std::string_view lv : levels) {
+      const Node* n = path.back();
+      uint32_t h = lv == "+" ? 0 : hamt::hash_level(lv, ix.seed_);
+      hashes.push_back(h);
+      const Node* c = nullptr;
+      if (n != nullptr) c = lv == "+" ? n->plus : Trie::find(n->children(), h, lv);
+      path.push_back(c);
+    }
+    const Node* bottom = path.back();
+    const SubBlock* old_subs = bottom ? bottom->subs : nullptr;
+    const SubBlock* subs = edit_block(old_subs, e);
+    if (subs == old_subs) return root;
+
+    // Rebuild upwards: `fresh` replaces path[d] in its parent.
+    const size_t depth = levels.size();
+    std::string_view key = depth ? levels[depth - 1] : std::string_view();
+    const Node* fresh = make_node(key, depth ? hashes[depth - 1] : 0, bottom ? bottom->children() : nullptr,
+                                  bottom ? bottom->plus : nullptr, subs, depth == 0);
+    if (bottom) retire_node(bottom, depth == 0);
+    for (size_t d = depth; d > 0; --d) {
+      const Node* old = path[d];
+      const Node* parent = path[d - 1];
+      const hamt::Node* embedded = parent ? parent->children() : nullptr;
+      const hamt::Node* children = embedded;
+      const Node* plus = parent ? parent->plus : nullptr;
+      // The HAMT operation copies the embedded root like any node, without retiring it
+      // (the parent is retired whole); make_node copies the result in and we discard it.
+      ctx.embedded_root = embedded;
+      if (levels[d - 1] == "+") {
+        plus = fresh;
+      } else if (old == nullptr) {
+        children = Trie::insert(children, const_cast<Node*>(fresh), ctx);
+      } else if (fresh == nullptr) {
+        children = Trie::erase(children, old, ctx);
+      } else {
+        children = Trie::replace(children, old, const_cast<Node*>(fresh), ctx);
+      }
+      ctx.embedded_root = nullptr;
+      std::string_view pkey = d > 1 ? levels[d - 2] : std::string_view();
+      const Node* p = make_node(pkey, d > 1 ? hashes[d - 2] : 0, children, plus, parent ? parent->subs : nullptr,
+                                d == 1);
+      if (children != nullptr && children != embedded) ctx.discard(children);
+      if (parent) retire_node(parent, d == 1);
+      fresh = p;
+    }
+    return fresh;
+  }
+
+  // Scratch for apply() (the Writer lives for one operation).
+  std::vector<const Node*> path;
+  std::vector<uint32_t> hashes;
+};
+
 TopicIndex::TopicIndex(Qsbr& qsbr)
-    : qsbr_(qsbr),
-      seed_((uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
-      root_(new (::operator new(Node::bytes(0))) Node) {
-  bytes_.store(static_cast<int64_t>(Node::bytes(0)), std::memory_order_relaxed);
-}
+    : qsbr_(qsbr), seed_((uint64_t{std::random_device{}()} << 32) | std::random_device{}()) {}
 
 TopicIndex::~TopicIndex() {
-  std::vector<Node*> todo{root_};
+  // relaxed: REQUIRES no concurrent reader or writer.
+  const Node* root = root_.load(std::memory_order_relaxed);
+  std::vector<const Node*> todo;
+  if (root) todo.push_back(root);
   while (!todo.empty()) {
-    Node* n = todo.back();
+    const Node* n = todo.back();
     todo.pop_back();
-    if (Node* p = n->plus.load(std::memory_order_relaxed)) todo.push_back(p);
-    Trie::destroy(n->children.load(std::memory_order_relaxed), [&](Node* c) { todo.push_back(c); });
-    if (const SubBlock* b = n->subs.load(std::memory_order_relaxed)) {
+    if (n->plus) todo.push_back(n->plus);
+    Trie::destroy_below(n->children(), [&](Node* c) { todo.push_back(c); });
+    if (const SubBlock* b = n->subs) {
       for (const SharedGroup* g : groups_of(b)) ::operator delete(const_cast<SharedGroup*>(g));
       ::operator delete(const_cast<SubBlock*>(b));
     }
-    free_node(n);
+    ::operator delete(const_cast<Node*>(n));
   }
 }
 
@@ -299,46 +369,17 @@ bool TopicIndex::subscribe(std::string_view filter, uint16_t worker, uint64_t ha
   std::vector<std::string_view> levels;
   bool multi;
   if (!pf || pf->filter.empty() || !split_filter(pf->filter, levels, multi)) return false;
+  Edit e{Edit::Kind::kSubscribe, pf->group, multi, make_rec(worker, handle, options, sub_id)};
 
   std::lock_guard lock(mu_);
   Writer w(*this);
-  Node* n = root_;
-  for (std::string_view lv : levels) n = w.child(n, lv, true);
-
-  const SubBlock* old = n->subs.load(std::memory_order_relaxed);
-  const SubRec rec = make_rec(worker, handle, options, sub_id);
-  bool existed;
-  if (pf->group.empty()) {
-    std::span<const SubRec> src = multi ? multi_of(old) : exact_of(old);
-    std::vector<SubRec> sec(src.begin(), src.end());
-    existed = upsert(sec, rec);
-    w.set_block(n, multi ? exact_of(old) : std::span<const SubRec>(sec),
-                multi ? std::span<const SubRec>(sec) : multi_of(old), groups_of(old));
-  } else {
-    std::vector<const SharedGroup*> groups(groups_of(old).begin(), groups_of(old).end());
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const SharedGroup* g) {
-      return g->multi == multi && g->name() == pf->group;
-    });
-    std::vector<SubRec> members;
-    uint32_t next = 0;
-    if (it != groups.end()) {
-      members.assign((*it)->members(), (*it)->members() + (*it)->count);
-      next = (*it)->next.load(std::memory_order_relaxed);
-    }
-    existed = upsert(members, rec);
-    const SharedGroup* g = w.new_group(pf->group, multi, members, next);
-    const SharedGroup* replaced = nullptr;
-    if (it != groups.end()) {
-      replaced = *it;
-      *it = g;
-    } else {
-      groups.push_back(g);
-    }
-    w.set_block(n, exact_of(old), multi_of(old), groups);
-    if (replaced) w.retire_group(replaced);  // after the store that unlinked it
-  }
-  if (!existed) ++w.subscriptions;
-  return existed;
+  // relaxed: only writers store root_, and we hold mu_.
+  const Node* root = root_.load(std::memory_order_relaxed);
+  const Node* fresh = w.apply(root, levels, e);
+  // release: every object reachable from `fresh` is fully built (see the essay).
+  if (fresh != root) root_.store(fresh, std::memory_order_release);
+  if (!e.existed) ++w.subscriptions;
+  return e.existed;
 }
 
 bool TopicIndex::unsubscribe(std::string_view filter, uint16_t worker, uint64_t handle) {
@@ -346,44 +387,17 @@ bool TopicIndex::unsubscribe(std::string_view filter, uint16_t worker, uint64_t 
   std::vector<std::string_view> levels;
   bool multi;
   if (!pf || pf->filter.empty() || !split_filter(pf->filter, levels, multi)) return false;
+  Edit e{Edit::Kind::kUnsubscribe, pf->group, multi, SubRec{handle, 0, worker, 0, 0}};
 
   std::lock_guard lock(mu_);
   Writer w(*this);
-  std::vector<Node*> path{root_};
-  for (std::string_view lv : levels) {
-    Node* c = w.child(path.back(), lv, false);
-    if (c == nullptr) return false;
-    path.push_back(c);
-  }
-  Node* n = path.back();
-  const SubBlock* old = n->subs.load(std::memory_order_relaxed);
-  if (old == nullptr) return false;
-  if (pf->group.empty()) {
-    std::span<const SubRec> src = multi ? multi_of(old) : exact_of(old);
-    std::vector<SubRec> sec(src.begin(), src.end());
-    if (!remove(sec, worker, handle)) return false;
-    w.set_block(n, multi ? exact_of(old) : std::span<const SubRec>(sec),
-                multi ? std::span<const SubRec>(sec) : multi_of(old), groups_of(old));
-  } else {
-    std::vector<const SharedGroup*> groups(groups_of(old).begin(), groups_of(old).end());
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const SharedGroup* g) {
-      return g->multi == multi && g->name() == pf->group;
-    });
-    if (it == groups.end()) return false;
-    const SharedGroup* replaced = *it;
-    std::vector<SubRec> members(replaced->members(), replaced->members() + replaced->count);
-    if (!remove(members, worker, handle)) return false;
-    if (members.empty()) {
-      groups.erase(it);
-    } else {
-      *it = w.new_group(pf->group, multi, members, replaced->next.load(std::memory_order_relaxed));
-    }
-    w.set_block(n, exact_of(old), multi_of(old), groups);
-    w.retire_group(replaced);
-  }
-  --w.subscriptions;
-  w.prune(path);
-  return true;
+  // relaxed: only writers store root_, and we hold mu_.
+  const Node* root = root_.load(std::memory_order_relaxed);
+  const Node* fresh = w.apply(root, levels, e);
+  // release: as in subscribe().
+  if (fresh != root) root_.store(fresh, std::memory_order_release);
+  if (e.existed) --w.subscriptions;
+  return e.existed;
 }
 
 namespace {
@@ -394,10 +408,11 @@ void emit(std::span<const SubRec> recs, MatchResult& out) {
     out.add(r.worker, r.handle, r.qos, r.flags & kMatchFlags, r.sub_id);
   }
 }
-void emit_groups(const TopicIndex::SubBlock* b, bool multi, MatchResult& out) {
-  for (const TopicIndex::SharedGroup* g : groups_of(b)) {
+void emit_groups(const SubBlock* b, bool multi, MatchResult& out) {
+  for (const SharedGroup* g : groups_of(b)) {
     if (g->multi != multi) continue;
-    // relaxed: the cursor only spreads deliveries; it orders nothing.
+    // relaxed: the cursor only spreads deliveries; it orders nothing. One fetch_add:
+    // wait-free, whatever the other readers do.
     uint32_t i = g->next.fetch_add(1, std::memory_order_relaxed) % g->count;
     const SubRec& r = g->members()[i];
     out.begin_run();
@@ -410,6 +425,9 @@ void emit_groups(const TopicIndex::SubBlock* b, bool multi, MatchResult& out) {
 
 void TopicIndex::match(std::string_view topic, MatchResult& out) const {
   out.reset();
+  // acquire: pairs with the writer's release store; the whole version is built.
+  const Node* root = root_.load(std::memory_order_acquire);
+  if (root == nullptr) return;
   auto& levels = out.levels_;
   levels.clear();
   for (size_t start = 0;;) {
@@ -425,34 +443,33 @@ void TopicIndex::match(std::string_view topic, MatchResult& out) const {
   const bool dollar = !topic.empty() && topic[0] == '$';
   auto& stack = out.stack_;
   stack.clear();
-  stack.push_back({root_, 0});
+  stack.push_back({root, 0});
   while (!stack.empty()) {
-    const auto [vn, d] = stack.back();
+    auto [vn, d] = stack.back();
     stack.pop_back();
-    const Node* n = static_cast<const Node*>(vn);
-    // acquire (here and below): pairs with the writer's release store; the block, the
-    // node or the HAMT path it points to is fully built.
-    const SubBlock* b = n->subs.load(std::memory_order_acquire);
-    if (d == depth) {
-      if (b != nullptr) {
-        emit(exact_of(b), out);
-        emit_groups(b, false, out);
-        emit(multi_of(b), out);  // MQTT-4.7.1-2: `sport/#` matches `sport` too
-        emit_groups(b, true, out);
+    // Follow the exact children down, leaving each `+` branch on the stack.
+    for (const Node* n = static_cast<const Node*>(vn);; ++d) {
+      const SubBlock* b = n->subs;
+      if (d == depth) {
+        if (b != nullptr) {
+          emit(exact_of(b), out);
+          emit_groups(b, false, out);
+          emit(multi_of(b), out);  // MQTT-4.7.1-2: `sport/#` matches `sport` too
+          emit_groups(b, true, out);
+        }
+        break;
       }
-      continue;
-    }
-    const bool wild_ok = !(dollar && d == 0);
-    if (b != nullptr && wild_ok) {
-      emit(multi_of(b), out);
-      emit_groups(b, true, out);
-    }
-    if (wild_ok) {
-      if (const Node* p = n->plus.load(std::memory_order_acquire)) stack.push_back({p, d + 1});
-    }
-    const MatchResult::Level& lv = levels[d];
-    if (const Node* c = Trie::find(n->children.load(std::memory_order_acquire), lv.hash, lv.text)) {
-      stack.push_back({c, d + 1});
+      const bool wild_ok = !(dollar && d == 0);
+      if (wild_ok) {
+        if (b != nullptr) {
+          emit(multi_of(b), out);
+          emit_groups(b, true, out);
+        }
+        if (n->plus != nullptr) stack.push_back({n->plus, d + 1});
+      }
+      const MatchResult::Level& lv = levels[d];
+      n = Trie::find(n->children(), lv.hash, lv.text);
+      if (n == nullptr) break;
     }
   }
 }

@@ -1,41 +1,56 @@
 // TopicIndex: every subscription of every session, as a trie of topic levels; matching a
 // topic yields its subscribers grouped by owning worker (see MatchResult).
 //
-// Threads: match() from any thread registered with the Qsbr and online (lock-free and
-// wait-free: bounded work, no retries, no locks). subscribe()/unsubscribe() from any
-// thread; they serialise on an internal mutex (control plane). counters() anywhere.
-// The destructor frees the whole trie; REQUIRES that no match() is running.
+// Threads: match() from any thread registered with the Qsbr and online: lock-free and
+// wait-free (no lock, no CAS, no retry; its work depends only on the topic and the
+// version it reads, see match()). subscribe()/unsubscribe() from any thread; they
+// serialise on an internal mutex (control plane). counters() anywhere. The destructor
+// frees the whole trie; REQUIRES that no match() is running.
 //
 // ---- How readers and writers coexist ------------------------------------------------
-// Structure. A Node is one topic level. Its children live in a persistent HAMT (hamt.h)
-// keyed by the level string; the `+` child has its own pointer; a `#` level is not a node
-// but the "multi" section of its parent's subscriber block. The SubBlock holds a node's
-// subscribers: the ones whose filter ends here and the ones of <here>/#, each section
-// sorted by (worker, handle), so a section is already bucketed by worker; then the
-// node's shared groups (`$share/<g>/<filter>`), each with its members and a round-robin
-// cursor.
+// Structure. A Node is one topic level: its children (a persistent HAMT, hamt.h, keyed
+// by the level string), its `+` child, and its SubBlock. The block holds the subscribers
+// whose filter ends here and those of <here>/# (a `#` level is not a node but this
+// "multi" section of its parent), each section sorted by (worker, handle) and so already
+// bucketed by worker; then the node's shared groups (`$share/<g>/<filter>`), each with
+// its members and a round-robin cursor.
 //
-// Publication. A node has three atomics: `children` (HAMT root), `plus`, `subs`. Only a
-// writer holding `mu_` stores them; HAMT nodes, SubBlocks and SharedGroups are immutable
-// once stored (except a group's round-robin cursor, which readers bump). A writer builds
-// any new object completely, then publishes it with ONE release store; readers load
-// with acquire, so they see a fully built object or the previous version, never a mix.
-// A new Node is published empty, so partially created paths are harmless.
+// Versions. The whole trie is persistent: Nodes, HAMT nodes, SubBlocks and SharedGroups
+// are immutable once reachable (except a group's cursor, below). The one mutable
+// pointer is `root_`. A write copies what it changes and the path above it: the block
+// (and group) it edits, each Node from there up to the root, and in each of those
+// Nodes the HAMT path to the copied child; everything else is shared with the previous
+// version. It then publishes the new root with ONE release store. This is path copying
+// (Driscoll, Sarnak, Sleator and Tarjan, "Making data structures persistent", 1989)
+// used as read-copy-update, with quiescent-state-based reclamation (qsbr.h).
 //
-// Reclamation. What a store replaced (old HAMT path, old block, old group, an unlinked
-// node) is unreachable for new readers right after the store, and goes to
-// Qsbr::retire; it is freed once every online reader has passed a quiescent state.
+// What each atomic publishes. `root_`: written only by a writer holding `mu_`, with
+// release, after every object reachable from the new root is fully built; loaded once
+// per match with acquire, so everything the reader reaches from it is visible through
+// plain loads. `SharedGroup::next`: bumped by readers with a relaxed fetch_add (one
+// wait-free instruction, not a CAS loop); it only spreads deliveries and publishes
+// nothing, and is carried over when a write copies the group.
+//
+// Linearisation. A write takes effect at its root store, a match at its root load, so a
+// match sees exactly one version, even when one filter operation changed several nodes
+// (create a path, edit a block, prune) and the match visits several: every result is
+// one a sequential history of the operations gives (stress_test.cpp checks exactly
+// that).
+//
+// Reclamation. What a write replaced is unreachable from the new root. The writer hands
+// it to Qsbr in one batch AFTER the root store, never before (a reader that announced a
+// quiescent state between an early retirement and the store could still load the old
+// root and walk freed memory); Qsbr frees it once every online reader has passed a
+// quiescent state, i.e. finished any match that could have loaded the old root.
 // Readers hold no pointer beyond one match() call.
 //
-// Why writers take a mutex instead of CTrie-style CAS: subscribe is control plane, a
-// writer touches several atomics for one operation (create path, swap block, prune),
-// and serialising them keeps each operation atomic for readers at each single store
-// without CTrie's generation/RDCSS machinery. Readers never take it, never retry.
-//
-// Linearisation: a subscription becomes visible at the release store of its new block;
-// a reader observes each node's block at its acquire load. One match may therefore see
-// two nodes at different moments (like any lock-free index without snapshots); for a
-// single filter, a match observes it present or absent, never half-changed.
+// Why a writer mutex and one plain store instead of CTrie's CAS. Subscribing is control
+// plane. With writers serialised no update can be lost, so a release store publishes
+// what a CAS would, and one store covers a write that touches many nodes, which CTrie
+// needs its generation/GCAS machinery to make atomic. Readers do the same either way:
+// never a lock, never a retry. The price is that writers do not scale with threads and
+// a write copies O(depth x HAMT depth) small nodes; perf/micro/routing_bench.cpp
+// measures both.
 #pragma once
 
 #include <atomic>
@@ -58,7 +73,7 @@ class TopicIndex {
  public:
   struct Counters {
     uint64_t subscriptions = 0;  // (filter, subscriber) pairs, shared ones included
-    uint64_t nodes = 0;          // topic-level nodes
+    uint64_t nodes = 0;          // topic-level nodes (the root level not counted)
     uint64_t bytes = 0;          // heap bytes held by the structure (retired excluded)
   };
 
@@ -79,7 +94,9 @@ class TopicIndex {
   // Fills `out` with the subscribers of `topic` (unfinalized: call out.finalize()).
   // For each matching shared subscription one member is chosen here, round-robin.
   // REQUIRES: `topic` is a valid topic name (no wildcards), the thread is online.
-  // Work: O(visited nodes x 8 HAMT steps + subscribers reported).
+  // Work: O(visited nodes x 8 HAMT steps + subscribers reported); a node is visited per
+  // topic level through its exact child and its `+` child, so at most
+  // min(2^levels, nodes) of them.
   void match(std::string_view topic, MatchResult& out) const;
 
   Counters counters() const {
@@ -98,8 +115,10 @@ class TopicIndex {
 
   Qsbr& qsbr_;
   const uint64_t seed_;
-  Node* const root_;
   std::mutex mu_;  // serialises writers; readers never take it
+  // The current version (nullptr when there is no subscription). release/acquire: see
+  // the essay. Stored only under mu_.
+  alignas(64) std::atomic<const Node*> root_{nullptr};
   // Written under mu_, read anywhere.
   alignas(64) std::atomic<uint64_t> subscriptions_{0};
   std::atomic<uint64_t> nodes_{0};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -56,13 +57,11 @@ inline std::vector<std::string_view> split(std::string_view s) {
   }
 }
 
-// Does plain (non-shared) `filter` match `topic`? Straight from the spec's words.
-inline bool reference_matches(std::string_view filter, std::string_view topic) {
-  if (!topic.empty() && topic[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#')) {
-    return false;
-  }
-  auto f = split(filter);
-  auto t = split(topic);
+// Does plain (non-shared) filter `f` match topic `t`, both split into levels? Straight
+// from the spec's words (MQTT 5.0 4.7).
+inline bool reference_matches(std::span<const std::string_view> f, std::span<const std::string_view> t) {
+  // MQTT-4.7.2-1: a wildcard first level does not match a topic starting with `$`.
+  if (!t[0].empty() && t[0][0] == '$' && (f[0] == "+" || f[0] == "#")) return false;
   size_t i = 0;
   for (; i < f.size(); ++i) {
     if (f[i] == "#") return true;  // matches the parent level and any number below
@@ -70,6 +69,10 @@ inline bool reference_matches(std::string_view filter, std::string_view topic) {
     if (f[i] != "+" && f[i] != t[i]) return false;
   }
   return i == t.size();
+}
+
+inline bool reference_matches(std::string_view filter, std::string_view topic) {
+  return reference_matches(split(filter), split(topic));
 }
 
 }  // namespace mqttd::test

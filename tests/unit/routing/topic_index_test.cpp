@@ -275,6 +275,33 @@ TEST_CASE("many children of one level exercise the HAMT: split, collide, collaps
   CHECK(qsbr.pending() == 0);  // no thread registered: everything retired is freed
 }
 
+TEST_CASE("re-subscribing with the same options changes nothing; bytes return to zero") {
+  Qsbr qsbr(2);
+  TopicIndex ix(qsbr);
+  CHECK(match(ix, "a/b").empty());  // an empty index has no version at all
+  CHECK(ix.counters().bytes == 0);
+  SubscriptionOptions o = qos(1);
+  CHECK_FALSE(ix.subscribe("a/b", 0, 1, o, 7));
+  CHECK_FALSE(ix.subscribe("$share/g/a/b", 0, 1, o, 7));
+  const uint64_t bytes = ix.counters().bytes;
+  CHECK(bytes > 0);
+  qsbr.reclaim();
+  CHECK(ix.subscribe("a/b", 0, 1, o, 7));
+  CHECK(ix.subscribe("$share/g/a/b", 0, 1, o, 7));
+  CHECK(qsbr.pending() == 0);  // nothing was copied, so nothing was retired
+  CHECK(ix.counters().bytes == bytes);
+  CHECK(ix.subscribe("a/b", 0, 1, o, 8));  // another identifier: a real change
+  auto h = match(ix, "a/b");
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].ids == std::vector<uint32_t>{8});
+  CHECK(h[1].shared);
+  CHECK(h[1].ids == std::vector<uint32_t>{7});
+  CHECK(ix.unsubscribe("a/b", 0, 1));
+  CHECK(ix.unsubscribe("$share/g/a/b", 0, 1));
+  CHECK(ix.counters().bytes == 0);
+  CHECK(ix.counters().nodes == 0);
+}
+
 TEST_CASE("a reused MatchResult carries nothing over") {
   Qsbr qsbr(2);
   TopicIndex ix(qsbr);
