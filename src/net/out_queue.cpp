@@ -68,7 +68,7 @@ void OutQueue::push_copy(std::span<const uint8_t> bytes) {
 
 void OutQueue::push_payload(std::span<const uint8_t> head, const Message* m) {
   OutItem& it = append();
-  std::memcpy(it.head, head.data(), head.size());
+  if (!head.empty()) std::memcpy(it.head, head.data(), head.size());  // data() may be null
   it.head_len = static_cast<uint8_t>(head.size());
   auto payload = m->payload();
   if (!payload.empty()) {

@@ -69,7 +69,7 @@ void SessionHandler::on_packet(Connection& c, const Frame& frame) {
     case PacketType::unsubscribe: handle_unsubscribe(c, *s, frame); break;
     case PacketType::pingreq:
       if (ReasonCode rc = decode_pingreq(frame); rc != ReasonCode::success) {
-        protocol_error(c, rc);
+        protocol_error(c, rc, "malformed PINGREQ");
       } else {
         send_packet(c, PingResp{});
       }
@@ -78,31 +78,48 @@ void SessionHandler::on_packet(Connection& c, const Frame& frame) {
     case PacketType::auth: handle_auth(c, frame); break;
     default:
       // A second CONNECT (MQTT-3.1.0-2) or a packet only servers send.
-      protocol_error(c, ReasonCode::protocol_error);
+      protocol_error(c, ReasonCode::protocol_error,
+                     frame.header.type == PacketType::connect ? "second CONNECT on a connection"
+                                                              : "packet type only a server sends");
       break;
   }
 }
 
-void SessionHandler::protocol_error(Connection& c, ReasonCode reason) {
+void SessionHandler::protocol_error(Connection& c, ReasonCode reason, std::string_view why) {
   w_.stats().protocol_errors.add();
-  LOG_DEBUG("connection %u: protocol error %s", c.slot, reason_name(reason));
-  w_.disconnect(c, reason, CloseCause::kProtocolError);
+  LOG_DEBUG("connection %u: protocol error %s: %.*s", c.slot, reason_name(reason),
+            static_cast<int>(why.size()), why.data());
+  disconnect(c, reason, CloseCause::kProtocolError, why);
 }
 
-void SessionHandler::refuse(Connection& c, ProtocolVersion v, ReasonCode reason,
+void SessionHandler::disconnect(Connection& c, ReasonCode reason, CloseCause cause,
+                                std::string_view why) {
+  if (c.state != ConnState::kOpen || version_of(c) != ProtocolVersion::v5) {
+    w_.disconnect(c, reason, cause);
+    return;
+  }
+  Disconnect d;
+  d.reason = reason;
+  send_explained(c, d, why, true);
+  w_.close_after_flush(c, cause);
+}
+
+void SessionHandler::refuse(Connection& c, const Connect& p, ReasonCode reason,
                             std::string_view why) {
   stats_.connects_refused.add();
   LOG_DEBUG("connection %u: CONNECT refused (%s): %.*s", c.slot, reason_name(reason),
             static_cast<int>(why.size()), why.data());
-  if (v != ProtocolVersion::v5 && !has_v3_connack_code(reason)) {
+  if (p.version != ProtocolVersion::v5 && !has_v3_connack_code(reason)) {
     w_.close(c, CloseCause::kProtocolError);  // 3.x has no code for it: just close
     return;
   }
   ConnAck ack;
   ack.reason = reason;
-  uint8_t buf[32];
-  size_t n = encode(ack, v, buf);
-  send_bytes(c, {buf, n});
+  // A Reason String is allowed on CONNACK whatever Request Problem Information says
+  // (MQTT-3.1.2-29), within the client's Maximum Packet Size (MQTT-3.2.2-19).
+  const Properties& pr = p.properties;
+  c.max_packet_out = pr.has(PropertyId::maximum_packet_size) ? pr.maximum_packet_size : 0;
+  send_explained(c, ack, why, true);
   w_.close_after_flush(c, CloseCause::kRefused);
 }
 
@@ -111,25 +128,40 @@ void SessionHandler::handle_connect(Connection& c, const Frame& frame) {
   ReasonCode rc = decode_connect(frame, p);
   c.version = static_cast<uint8_t>(p.version);
   if (rc != ReasonCode::success) {
-    refuse(c, p.version, rc, "invalid CONNECT");
+    refuse(c, p, rc,
+           rc == ReasonCode::client_identifier_not_valid
+               ? "an empty Client Identifier needs Clean Session 1"
+               : "invalid CONNECT packet");
     return;
   }
   const bool v5 = p.version == ProtocolVersion::v5;
   if (v5 && p.properties.has(PropertyId::authentication_method)) {
-    refuse(c, p.version, ReasonCode::bad_authentication_method, "no authentication method is configured");
+    refuse(c, p, ReasonCode::bad_authentication_method, "no authentication method is configured");
     return;
   }
   if (p.client_id.empty() && !cfg_.allow_zero_length_client_id) {
-    refuse(c, p.version, ReasonCode::client_identifier_not_valid, "empty client id not allowed");
+    refuse(c, p, ReasonCode::client_identifier_not_valid,
+           "an empty Client Identifier is not allowed");
     return;
   }
   if (p.has_will) {
     if (v5 && p.will.qos > cfg_.max_qos) {
-      refuse(c, p.version, ReasonCode::qos_not_supported, "will QoS above max_qos");
+      refuse(c, p, ReasonCode::qos_not_supported,
+             "Will QoS above the server's Maximum QoS");  // MQTT-3.2.2-12
       return;
     }
     if (v5 && p.will.retain && !cfg_.retain_available) {
-      refuse(c, p.version, ReasonCode::retain_not_supported, "retained will without retain");
+      refuse(c, p, ReasonCode::retain_not_supported,
+             "retained Will, but retain is not available");  // MQTT-3.2.2-13
+      return;
+    }
+    const Properties& wp = p.will.properties;
+    if (v5 && wp.has(PropertyId::payload_format_indicator) && wp.payload_format_indicator == 1 &&
+        !valid_utf8(
+            {reinterpret_cast<const char*>(p.will.payload.data()), p.will.payload.size()})) {
+      // 3.1.3.2.3: the server may check the Will Payload as it would a PUBLISH's.
+      refuse(c, p, ReasonCode::payload_format_invalid,
+             "the Will Payload is not UTF-8 but its Payload Format Indicator says it is");
       return;
     }
   }
@@ -215,7 +247,7 @@ Session* SessionHandler::attach_session(Connection& c, const Connect& p, bool& p
     }
     present = false;
   }
-  refuse(c, p.version, ReasonCode::server_busy, "client id contended");
+  refuse(c, p, ReasonCode::server_busy, "the Client Identifier is contended; try again");
   return nullptr;
 }
 
@@ -229,7 +261,9 @@ void SessionHandler::takeover_local(Session& s, bool session_continues) {
   // delayed and the session goes on (a new connection within the delay cancels it).
   if (s.will && (s.will_delay == 0 || !session_continues)) publish_will(s);
   s.will = MessageRef();
-  w_.disconnect(*old, ReasonCode::session_taken_over, CloseCause::kTakenOver);
+  disconnect(
+      *old, ReasonCode::session_taken_over, CloseCause::kTakenOver,
+      "another connection with this Client Identifier took the session over");  // MQTT-3.1.4-3
 }
 
 void SessionHandler::kick(uint64_t handle) {
@@ -259,6 +293,7 @@ void SessionHandler::setup_connection(Session& s, Connection& c, const Connect& 
   if (v5) {
     uint32_t asked = pr.has(PropertyId::session_expiry_interval) ? pr.session_expiry_interval : 0;
     s.expiry_interval = std::min(asked, cfg_.max_session_expiry);
+    s.connect_expiry_zero = asked == 0;
   } else {
     s.expiry_interval = p.clean_start ? 0 : cfg_.max_session_expiry;
   }
@@ -269,7 +304,9 @@ void SessionHandler::setup_connection(Session& s, Connection& c, const Connect& 
 
   s.will = MessageRef();
   s.will_delay = 0;
-  if (p.has_will) {
+  // A will on a $SYS topic is accepted and never published, as a client's PUBLISH there
+  // is not routed (publish.cpp); Mosquitto does the same.
+  if (p.has_will && !is_sys_topic(p.will.topic)) {
     const Properties& wp = p.will.properties;
     size_t plen = v5 ? forwarded_properties_size(wp) : 0;
     scratch_.resize(plen);
@@ -350,7 +387,8 @@ void SessionHandler::on_session_timer(Session& s) {
     end_session(s);
     return;
   }
-  uint64_t due = s.will ? s.will_at_tick : s.expire_at_tick;
+  uint64_t due = s.will ? s.will_at_tick : 0;
+  if (s.expire_at_tick && (!due || s.expire_at_tick < due)) due = s.expire_at_tick;
   if (due) w_.timers().schedule(s.timer, due);
 }
 
@@ -373,7 +411,9 @@ void SessionHandler::publish_will(Session& s) {
       b_.retained().set(m->topic(), m);
     }
   }
-  route(m, nullptr);
+  // The will is the client's own message: its session's No Local subscriptions do not
+  // receive it (MQTT-3.8.3-3).
+  route(m, &s);
 }
 
 void SessionHandler::end_session(Session& s) {
@@ -394,13 +434,15 @@ void SessionHandler::handle_disconnect(Connection& c, Session& s, const Frame& f
   Disconnect d;
   ReasonCode rc = decode_disconnect(frame, version_of(c), Side::server, d);
   if (rc != ReasonCode::success) {
-    protocol_error(c, rc);
+    protocol_error(c, rc, "invalid DISCONNECT packet");
     return;
   }
   if (d.properties.has(PropertyId::session_expiry_interval)) {
-    if (s.expiry_interval == 0 && d.properties.session_expiry_interval != 0) {
-      // MQTT-3.14.2-2: a session that was to end at disconnect cannot be extended here.
-      protocol_error(c, ReasonCode::protocol_error);
+    if (s.connect_expiry_zero && d.properties.session_expiry_interval != 0) {
+      // MQTT-3.14.2-2: zero in CONNECT cannot become non-zero here. (A non-zero request
+      // the server capped to 0 may: it is still capped below.)
+      protocol_error(c, ReasonCode::protocol_error,
+                     "Session Expiry Interval was 0 in CONNECT and cannot be set on DISCONNECT");
       return;
     }
     s.expiry_interval = std::min(d.properties.session_expiry_interval, cfg_.max_session_expiry);
@@ -414,11 +456,12 @@ void SessionHandler::handle_auth(Connection& c, const Frame& frame) {
   Auth a;
   ReasonCode rc = decode_auth(frame, version_of(c), a);
   if (rc != ReasonCode::success) {
-    protocol_error(c, rc);
+    protocol_error(c, rc, "invalid AUTH packet");
     return;
   }
   // No authentication method is configured, so no exchange can continue.
-  protocol_error(c, ReasonCode::bad_authentication_method);
+  protocol_error(c, ReasonCode::bad_authentication_method,
+                 "no authentication method is configured");
 }
 
 void SessionHandler::on_inbox(const InboxItem& item) {

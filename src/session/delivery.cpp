@@ -10,6 +10,12 @@
 #include "session/handler.h"
 
 namespace mqttd {
+namespace {
+
+// What a waiting message counts against max_queued_bytes.
+size_t queued_bytes(const Message& m) { return m.payload().size() + m.topic().size(); }
+
+}  // namespace
 
 void SessionHandler::send_bytes(Connection& c, std::span<const uint8_t> bytes) {
   if (bytes.size() <= 256) {
@@ -23,21 +29,22 @@ void SessionHandler::send_bytes(Connection& c, std::span<const uint8_t> bytes) {
   w_.send(c);
 }
 
-void SessionHandler::send_pubrel(Connection& c, uint16_t packet_id, ReasonCode reason) {
+void SessionHandler::send_pubrel(Session& s, uint16_t packet_id, ReasonCode reason,
+                                 std::string_view why) {
   PubRel r;
   r.packet_id = packet_id;
   r.reason = reason;
-  send_packet(c, r);
+  send_explained(*s.conn, r, why, s.request_problem_info);
 }
 
 uint16_t SessionHandler::next_packet_id(Session& s) {
-  const auto& fl = s.f().inflight;
+  // MQTT-2.2.1-4: non-zero and not in use. The callers keep the window below 65,535
+  // entries, so a free id exists; ids are taken in turn, so the next one is normally free.
+  const InflightQueue& fl = s.f().inflight;
   for (;;) {
     uint16_t id = s.next_packet_id++;
     if (s.next_packet_id == 0) s.next_packet_id = 1;
-    if (id == 0) continue;
-    bool used = std::any_of(fl.begin(), fl.end(), [id](const OutFlight& f) { return f.packet_id == id; });
-    if (!used) return id;
+    if (id != 0 && !fl.in_use(id)) return id;
   }
 }
 
@@ -61,7 +68,7 @@ bool SessionHandler::send_publish(Session& s, const Message& m, uint8_t qos, boo
     }
     if (s.out_alias_max > 0) {
       auto& aliases = s.f().out_aliases;
-      auto it = aliases.find(std::string(m.topic()));
+      auto it = aliases.find(m.topic());
       if (it != aliases.end()) {
         h.topic_alias = it->second;
         h.topic = {};  // the client knows the alias: send it alone
@@ -102,6 +109,12 @@ bool SessionHandler::send_publish(Session& s, const Message& m, uint8_t qos, boo
   return true;
 }
 
+// The window (MQTT-3.3.4-9, 4.9): what the current connection has in flight stays below
+// the client's Receive Maximum and our max_inflight.
+size_t SessionHandler::window(const Session& s) const {
+  return std::min<size_t>(s.client_receive_max, cfg_.max_inflight);
+}
+
 void SessionHandler::deliver(Session& s, const MessageRef& m, uint8_t qos, bool retain,
                              std::span<const uint32_t> ids) {
   if (m->expiry_at_ms() != 0 && m->expiry_at_ms() <= w_.now_ms()) {
@@ -118,26 +131,36 @@ void SessionHandler::deliver(Session& s, const MessageRef& m, uint8_t qos, bool 
     return;
   }
   SessionFlows& f = s.f();
-  size_t window = std::min<size_t>(s.client_receive_max, cfg_.max_inflight);
-  if (f.inflight.size() >= window || !f.pending.empty()) {
+  const InflightQueue& fl = f.inflight;
+  if (fl.size() - fl.owed() >= window(s) || fl.owed() || !f.pending.empty()) {
     enqueue(s, m, qos, retain, ids);  // keeps order behind what already waits
     return;
   }
   uint16_t id = next_packet_id(s);
   if (send_publish(s, *m, qos, retain, false, id, ids)) {
-    f.inflight.push_back(OutFlight{id, qos, OutFlight::Stage::kAwaitAck, retain, m,
-                                   std::vector<uint32_t>(ids.begin(), ids.end())});
+    f.inflight.push(OutFlight{.packet_id = id,
+                              .qos = qos,
+                              .retain = retain,
+                              .message = m,
+                              .ids = std::vector<uint32_t>(ids.begin(), ids.end())});
   }
 }
 
 bool SessionHandler::enqueue(Session& s, const MessageRef& m, uint8_t qos, bool retain,
                              std::span<const uint32_t> ids) {
   SessionFlows& f = s.f();
-  size_t bytes = m->payload().size() + m->topic().size();
-  if (f.pending.size() >= cfg_.max_queued_messages ||
-      f.pending_bytes + bytes > cfg_.max_queued_bytes) {
-    stats_.dropped_queue.add();  // the queue is full: the newest message is dropped
+  const size_t bytes = queued_bytes(*m);
+  if (cfg_.max_queued_messages == 0 || bytes > cfg_.max_queued_bytes) {
+    stats_.dropped_queue.add();  // no queue, or the message alone is over the byte bound
     return false;
+  }
+  // Full: the oldest waiting message makes room for the newest (mqttd.example.toml; EMQX
+  // does the same), each one dropped counted.
+  while (!f.pending.empty() && (f.pending.size() >= cfg_.max_queued_messages ||
+                                f.pending_bytes + bytes > cfg_.max_queued_bytes)) {
+    f.pending_bytes -= queued_bytes(*f.pending.front().message);
+    f.pending.pop_front();
+    stats_.dropped_queue.add();
   }
   f.pending.push_back(Pending{m, qos, retain, std::vector<uint32_t>(ids.begin(), ids.end())});
   f.pending_bytes += bytes;
@@ -147,11 +170,24 @@ bool SessionHandler::enqueue(Session& s, const MessageRef& m, uint8_t qos, bool 
 void SessionHandler::pump(Session& s) {
   if (!s.conn || !s.flows) return;
   SessionFlows& f = *s.flows;
-  size_t window = std::min<size_t>(s.client_receive_max, cfg_.max_inflight);
-  while (!f.pending.empty() && f.inflight.size() < window && s.conn) {
+  InflightQueue& fl = f.inflight;
+  const size_t win = window(s);
+  while (s.conn && fl.size() - fl.owed() < win) {
+    if (fl.owed()) {
+      // Messages in flight before the resumption go out again first, in their order,
+      // with their packet ids and DUP set (MQTT-4.4.0-1, MQTT-3.3.1-1).
+      size_t k = fl.oldest_owed();
+      fl.settle(k);
+      const OutFlight& o = fl.at(k);
+      if (!send_publish(s, *o.message, o.qos, o.retain, true, o.packet_id, o.ids)) {
+        fl.erase_at(k);  // too large for this connection: as if delivered (MQTT-3.1.2-25)
+      }
+      continue;
+    }
+    if (f.pending.empty()) break;
     Pending p = std::move(f.pending.front());
     f.pending.pop_front();
-    f.pending_bytes -= p.message->payload().size() + p.message->topic().size();
+    f.pending_bytes -= queued_bytes(*p.message);
     if (p.message->expiry_at_ms() != 0 && p.message->expiry_at_ms() <= w_.now_ms()) {
       stats_.dropped_expired.add();
       continue;
@@ -162,26 +198,24 @@ void SessionHandler::pump(Session& s) {
     }
     uint16_t id = next_packet_id(s);
     if (send_publish(s, *p.message, p.qos, p.retain, false, id, p.ids)) {
-      f.inflight.push_back(
-          OutFlight{id, p.qos, OutFlight::Stage::kAwaitAck, p.retain, std::move(p.message), std::move(p.ids)});
+      fl.push(OutFlight{.packet_id = id,
+                        .qos = p.qos,
+                        .retain = p.retain,
+                        .message = std::move(p.message),
+                        .ids = std::move(p.ids)});
     }
   }
 }
 
 void SessionHandler::resend_inflight(Session& s) {
   if (!s.flows || !s.conn) return;
-  auto& fl = s.flows->inflight;
-  // MQTT-4.4.0-1: unacknowledged PUBLISH (DUP set) and PUBREL, with their packet ids,
-  // in the original order.
-  for (auto it = fl.begin(); it != fl.end();) {
-    if (it->stage == OutFlight::Stage::kAwaitComp) {
-      send_pubrel(*s.conn, it->packet_id, ReasonCode::success);
-      ++it;
-    } else if (send_publish(s, *it->message, it->qos, it->retain, true, it->packet_id, it->ids)) {
-      ++it;
-    } else {
-      it = fl.erase(it);  // too large for this connection: as if delivered
-    }
+  InflightQueue& fl = s.flows->inflight;
+  // MQTT-4.4.0-1: PUBREL again for what awaits PUBCOMP; the unacknowledged PUBLISHes are
+  // owed and go out through pump(), within the new connection's Receive Maximum.
+  fl.owe_all();
+  for (size_t k = 0; k < fl.size(); ++k) {
+    const OutFlight& f = fl.at(k);
+    if (f.stage == OutFlight::Stage::kAwaitComp) send_pubrel(s, f.packet_id, ReasonCode::success);
   }
 }
 

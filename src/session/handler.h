@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mqttd/codec.h"
@@ -24,6 +25,11 @@
 #include "session/sys_topics.h"
 
 namespace mqttd {
+
+// `$SYS` and `$SYS/...`: the broker's own topics, which clients may read but not publish.
+inline bool is_sys_topic(std::string_view topic) {
+  return topic.starts_with("$SYS") && (topic.size() == 4 || topic[4] == '/');
+}
 
 // Inbox items the session layer posts (InboxKind::kUser, told apart by InboxItem::u8).
 enum class SessionMsg : uint8_t {
@@ -58,7 +64,7 @@ class SessionHandler final : public ConnectionHandler {
 
   // connect.cpp
   void handle_connect(Connection& c, const Frame& frame);
-  void refuse(Connection& c, ProtocolVersion v, ReasonCode reason, std::string_view why);
+  void refuse(Connection& c, const Connect& p, ReasonCode reason, std::string_view why);
   // The session for a CONNECT: resumed, created, or taken over; nullptr if refused, or
   // with `move_to` set when the connection must move to the worker holding the session.
   Session* attach_session(Connection& c, const Connect& p, bool& present, std::string& assigned,
@@ -74,11 +80,19 @@ class SessionHandler final : public ConnectionHandler {
   void end_session(Session& s);
   void publish_will(Session& s);
   void on_session_timer(Session& s);
-  void protocol_error(Connection& c, ReasonCode reason);
+  // Ends `c` for a violation by the client: MQTT 5 DISCONNECT `reason` with `why` as its
+  // Reason String, 3.x a plain close (worker.h, Worker::disconnect).
+  void protocol_error(Connection& c, ReasonCode reason, std::string_view why);
+  // Worker::disconnect with a Reason String on the MQTT 5 DISCONNECT (allowed whatever
+  // Request Problem Information says, MQTT-3.1.2-29).
+  void disconnect(Connection& c, ReasonCode reason, CloseCause cause, std::string_view why);
 
   // publish.cpp
   void handle_publish(Connection& c, Session& s, const Frame& frame);
   void handle_ack(Connection& c, Session& s, const Frame& frame);
+  // Answers a QoS 1/2 PUBLISH that is not accepted with PUBACK/PUBREC `reason` (>= 0x80).
+  void refuse_publish(Connection& c, Session& s, const Publish& p, ReasonCode reason,
+                      std::string_view why);
   void route(const MessageRef& m, const Session* publisher);
   void deliver_local(uint64_t handle, const MessageRef& m, uint8_t qos, bool retain,
                      std::span<const uint32_t> ids);
@@ -88,8 +102,9 @@ class SessionHandler final : public ConnectionHandler {
                std::span<const uint32_t> ids);
   bool send_publish(Session& s, const Message& m, uint8_t qos, bool retain, bool dup,
                     uint16_t packet_id, std::span<const uint32_t> ids);
-  void send_pubrel(Connection& c, uint16_t packet_id, ReasonCode reason);
+  void send_pubrel(Session& s, uint16_t packet_id, ReasonCode reason, std::string_view why = {});
   void pump(Session& s);
+  size_t window(const Session& s) const;
   void resend_inflight(Session& s);
   bool enqueue(Session& s, const MessageRef& m, uint8_t qos, bool retain,
                std::span<const uint32_t> ids);
@@ -97,6 +112,12 @@ class SessionHandler final : public ConnectionHandler {
   void send_bytes(Connection& c, std::span<const uint8_t> bytes);
   template <typename P>
   void send_packet(Connection& c, const P& packet);
+  // send_packet, for an MQTT 5 packet reporting a problem: with `why` as its Reason String
+  // when `allowed` (the client's Request Problem Information, MQTT-3.1.2-29) and when it
+  // keeps the packet within the client's Maximum Packet Size (MQTT-3.2.2-19, -3.4.2-2,
+  // ...). REQUIRES: `packet` carries no other properties.
+  template <typename P>
+  void send_explained(Connection& c, P& packet, std::string_view why, bool allowed);
 
   // subscribe.cpp
   void handle_subscribe(Connection& c, Session& s, const Frame& frame);
@@ -139,6 +160,17 @@ void SessionHandler::send_packet(Connection& c, const P& packet) {
     encode(packet, v, scratch_);
     send_bytes(c, scratch_);
   }
+}
+
+template <typename P>
+void SessionHandler::send_explained(Connection& c, P& packet, std::string_view why, bool allowed) {
+  if (allowed && !why.empty() && version_of(c) == ProtocolVersion::v5) {
+    packet.properties.set_reason_string(why);
+    if (c.max_packet_out != 0 && encoded_size(packet, ProtocolVersion::v5) > c.max_packet_out) {
+      packet.properties.clear();
+    }
+  }
+  send_packet(c, packet);
 }
 
 }  // namespace mqttd

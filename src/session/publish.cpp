@@ -24,7 +24,7 @@ void SessionHandler::handle_publish(Connection& c, Session& s, const Frame& fram
   Publish p;
   ReasonCode rc = decode_publish(frame, v, Side::server, p);
   if (rc != ReasonCode::success) {
-    protocol_error(c, rc);
+    protocol_error(c, rc, "invalid PUBLISH packet");
     return;
   }
   const bool v5 = v == ProtocolVersion::v5;
@@ -32,14 +32,15 @@ void SessionHandler::handle_publish(Connection& c, Session& s, const Frame& fram
   if (v5 && p.properties.has(PropertyId::topic_alias)) {
     uint16_t alias = p.properties.topic_alias;
     if (alias > cfg_.topic_alias_maximum) {
-      protocol_error(c, ReasonCode::topic_alias_invalid);  // MQTT-3.3.2-9
+      protocol_error(c, ReasonCode::topic_alias_invalid,
+                     "Topic Alias above the Topic Alias Maximum in CONNACK");  // MQTT-3.3.2-9
       return;
     }
     auto& aliases = s.f().in_aliases;
     if (aliases.size() <= alias) aliases.resize(alias + 1u);
     if (topic.empty()) {
       if (aliases[alias].empty()) {
-        protocol_error(c, ReasonCode::protocol_error);  // an alias never set
+        protocol_error(c, ReasonCode::protocol_error, "Topic Alias used before it was set");
         return;
       }
       topic = aliases[alias];
@@ -50,7 +51,8 @@ void SessionHandler::handle_publish(Connection& c, Session& s, const Frame& fram
   uint8_t qos = p.qos;
   if (qos > cfg_.max_qos) {
     if (v5) {
-      protocol_error(c, ReasonCode::qos_not_supported);  // MQTT-3.2.2-11
+      protocol_error(c, ReasonCode::qos_not_supported,
+                     "QoS above the Maximum QoS in CONNACK");  // MQTT-3.2.2-11
       return;
     }
     qos = cfg_.max_qos;  // 3.x has no way to say it: downgrade
@@ -58,32 +60,50 @@ void SessionHandler::handle_publish(Connection& c, Session& s, const Frame& fram
   bool retain = p.retain;
   if (retain && !cfg_.retain_available) {
     if (v5) {
-      protocol_error(c, ReasonCode::retain_not_supported);  // MQTT-3.2.2-14
+      protocol_error(c, ReasonCode::retain_not_supported,
+                     "retained message, but Retain Available is 0");  // MQTT-3.2.2-14
       return;
     }
     retain = false;
   }
   if (p.qos == 2) {
-    auto& in = s.f().inbound_qos2;
-    if (std::find(in.begin(), in.end(), p.packet_id) != in.end()) {
-      // A retransmission of a QoS 2 message we already have: acknowledge, don't route.
+    PacketIdSet& in = s.f().inbound_qos2;
+    if (in.contains(p.packet_id)) {
+      // A retransmission of a QoS 2 message we already have: acknowledge, don't route
+      // (MQTT-4.3.3-10).
       send_packet(c, response<PubRec>(p.packet_id, ReasonCode::success));
       return;
     }
     if (in.size() >= cfg_.max_inflight) {
-      protocol_error(c, ReasonCode::receive_maximum_exceeded);  // MQTT-3.3.4-7
+      protocol_error(c, ReasonCode::receive_maximum_exceeded,
+                     "more unacknowledged QoS 2 messages than Receive Maximum");  // MQTT-3.3.4-7
       return;
     }
   }
   stats_.received[p.qos].add();
   stats_.bytes_received.add(p.payload.size());
 
+  if (is_sys_topic(topic)) {
+    // $SYS belongs to the broker (Mosquitto refuses these too): neither routed nor
+    // retained. MQTT 5 says so; a 3.x client cannot be told and gets the usual
+    // acknowledgement (3.1.1 MQTT-3.3.5-2).
+    if (v5) {
+      refuse_publish(c, s, p, ReasonCode::not_authorized,
+                     "$SYS topics are published by the broker only");
+    } else if (p.qos == 1) {
+      send_packet(c, response<PubAck>(p.packet_id, ReasonCode::success));
+    } else if (p.qos == 2) {
+      s.f().inbound_qos2.insert(p.packet_id);
+      send_packet(c, response<PubRec>(p.packet_id, ReasonCode::success));
+    }
+    return;
+  }
   if (v5 && p.properties.has(PropertyId::payload_format_indicator) &&
       p.properties.payload_format_indicator == 1 &&
       !valid_utf8({reinterpret_cast<const char*>(p.payload.data()), p.payload.size()})) {
     // The payload says it is UTF-8 and is not (MQTT 5.0 3.3.2.3.2): refuse the message.
-    if (p.qos == 1) send_packet(c, response<PubAck>(p.packet_id, ReasonCode::payload_format_invalid));
-    if (p.qos == 2) send_packet(c, response<PubRec>(p.packet_id, ReasonCode::payload_format_invalid));
+    refuse_publish(c, s, p, ReasonCode::payload_format_invalid,
+                   "the payload is not UTF-8 but its Payload Format Indicator says it is");
     return;
   }
 
@@ -107,8 +127,20 @@ void SessionHandler::handle_publish(Connection& c, Session& s, const Frame& fram
   if (p.qos == 1) {
     send_packet(c, response<PubAck>(p.packet_id, ack));
   } else if (p.qos == 2) {
-    s.f().inbound_qos2.push_back(p.packet_id);
+    s.f().inbound_qos2.insert(p.packet_id);
     send_packet(c, response<PubRec>(p.packet_id, ack));
+  }
+}
+
+void SessionHandler::refuse_publish(Connection& c, Session& s, const Publish& p, ReasonCode reason,
+                                    std::string_view why) {
+  // A PUBREC of 0x80 or above ends the QoS 2 flow: nothing is remembered (4.3.3).
+  if (p.qos == 1) {
+    PubAck a = response<PubAck>(p.packet_id, reason);
+    send_explained(c, a, why, s.request_problem_info);
+  } else if (p.qos == 2) {
+    PubRec a = response<PubRec>(p.packet_id, reason);
+    send_explained(c, a, why, s.request_problem_info);
   }
 }
 
@@ -144,43 +176,52 @@ void SessionHandler::handle_ack(Connection& c, Session& s, const Frame& frame) {
     }
   }
   if (rc != ReasonCode::success) {
-    protocol_error(c, rc);
+    protocol_error(c, rc, "invalid acknowledgement packet");
     return;
   }
   const uint16_t id = r.packet_id;
   if (type == PacketType::pubrel) {
-    auto& in = s.f().inbound_qos2;
-    auto it = std::find(in.begin(), in.end(), id);
-    bool known = it != in.end();
-    if (known) in.erase(it);
-    send_packet(c, response<PubComp>(id, known ? ReasonCode::success
-                                               : ReasonCode::packet_identifier_not_found));
+    if (s.f().inbound_qos2.erase(id)) {
+      send_packet(c, response<PubComp>(id, ReasonCode::success));
+    } else {
+      PubComp a = response<PubComp>(id, ReasonCode::packet_identifier_not_found);
+      send_explained(c, a, "no QoS 2 message with this packet identifier awaits PUBREL",
+                     s.request_problem_info);
+    }
     return;
   }
-  if (!s.flows) return;  // nothing in flight: an unknown id is ignored
-  auto& fl = s.flows->inflight;
-  auto it = std::find_if(fl.begin(), fl.end(), [id](const OutFlight& f) { return f.packet_id == id; });
+  InflightQueue& fl = s.f().inflight;
+  const size_t k = fl.find(id);
   if (type == PacketType::pubrec) {
-    if (it == fl.end() || it->qos != 2 || it->stage != OutFlight::Stage::kAwaitAck) {
-      if (it == fl.end()) send_pubrel(c, id, ReasonCode::packet_identifier_not_found);
+    if (k == InflightQueue::kNone) {
+      send_pubrel(s, id, ReasonCode::packet_identifier_not_found,
+                  "no QoS 2 message with this packet identifier is in flight");
+      return;
+    }
+    OutFlight& f = fl.at(k);
+    if (f.qos != 2) return;  // a PUBREC for a QoS 1 message: MQTT leaves it unanswered
+    if (f.stage == OutFlight::Stage::kAwaitComp) {
+      send_pubrel(s, id, ReasonCode::success);  // PUBREC again: our PUBREL may be lost
       return;
     }
     if (static_cast<uint8_t>(r.reason) >= 0x80) {
-      fl.erase(it);  // the client refused it: the flow ends here (MQTT 5.0 4.3.3)
+      fl.erase_at(k);  // the client refused it: the flow ends here (MQTT 5.0 4.3.3)
       pump(s);
       return;
     }
-    it->stage = OutFlight::Stage::kAwaitComp;
-    it->message = MessageRef();
-    it->ids.clear();
-    send_pubrel(c, id, ReasonCode::success);
+    fl.settle(k);  // it got the PUBLISH before the resumption: no need to send it again
+    f.stage = OutFlight::Stage::kAwaitComp;
+    f.message = MessageRef();
+    f.ids = std::vector<uint32_t>();
+    send_pubrel(s, id, ReasonCode::success);
     return;
   }
-  bool done = it != fl.end() &&
-              (type == PacketType::puback ? it->qos == 1 && it->stage == OutFlight::Stage::kAwaitAck
-                                          : it->stage == OutFlight::Stage::kAwaitComp);
-  if (!done) return;  // a stray acknowledgement: MQTT leaves it unanswered
-  fl.erase(it);
+  if (k == InflightQueue::kNone) return;  // a stray acknowledgement: MQTT leaves it unanswered
+  const OutFlight& f = fl.at(k);
+  bool done = type == PacketType::puback ? f.qos == 1 && f.stage == OutFlight::Stage::kAwaitAck
+                                         : f.stage == OutFlight::Stage::kAwaitComp;
+  if (!done) return;
+  fl.erase_at(k);
   pump(s);
 }
 

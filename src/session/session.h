@@ -8,12 +8,14 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "common/message.h"
 #include "net/timer_wheel.h"
 #include "routing/subscription.h"
+#include "session/inflight.h"
 
 namespace mqttd {
 
@@ -24,17 +26,6 @@ struct SubRecord {
   std::string filter;  // as subscribed, "$share/..." included
   SubscriptionOptions options;
   uint32_t id = 0;     // subscription identifier, 0 = none
-};
-
-// A QoS 1/2 message sent to the client and not yet acknowledged.
-struct OutFlight {
-  enum class Stage : uint8_t { kAwaitAck, kAwaitComp };  // PUBACK/PUBREC; PUBCOMP
-  uint16_t packet_id = 0;
-  uint8_t qos = 0;
-  Stage stage = Stage::kAwaitAck;
-  bool retain = false;
-  MessageRef message;  // dropped once PUBREC arrives (only PUBREL/PUBCOMP remain)
-  std::vector<uint32_t> ids;
 };
 
 // A message waiting for the client: offline, or its in-flight window is full.
@@ -48,13 +39,20 @@ struct Pending {
 // The parts of a session that only sessions with QoS 1/2 traffic, queues or topic aliases
 // need; allocated on first use so an idle subscriber-less session stays small.
 struct SessionFlows {
-  std::vector<OutFlight> inflight;     // send order
-  std::deque<Pending> pending;         // oldest first
+  // Looks a std::string key up by string_view without building a string.
+  struct TopicHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  InflightQueue inflight;       // sent, not yet acknowledged; send order
+  std::deque<Pending> pending;  // oldest first
   size_t pending_bytes = 0;
-  std::vector<uint16_t> inbound_qos2;  // QoS 2 packet ids received, PUBREL not yet
+  PacketIdSet inbound_qos2;  // QoS 2 packet ids received, PUBREL not yet
   // Per connection (cleared when a new connection attaches):
   std::vector<std::string> in_aliases;  // topic by inbound alias (index = alias)
-  std::unordered_map<std::string, uint16_t> out_aliases;  // alias by topic, towards the client
+  // Alias by topic, towards the client.
+  std::unordered_map<std::string, uint16_t, TopicHash, std::equal_to<>> out_aliases;
 };
 
 struct Session {
@@ -63,6 +61,7 @@ struct Session {
   std::string client_id;
   uint8_t version = 4;           // of the current / last connection
   bool request_problem_info = true;
+  bool connect_expiry_zero = true;  // the CONNECT asked for Session Expiry 0 (MQTT-3.14.2-2)
   uint16_t next_packet_id = 1;
   uint16_t client_receive_max = 65535;  // the client's Receive Maximum (our send window)
   uint16_t out_alias_max = 0;            // aliases we may use towards the client

@@ -11,7 +11,9 @@ void SessionHandler::handle_subscribe(Connection& c, Session& s, const Frame& fr
   Subscribe& p = sub_scratch_;
   ReasonCode rc = decode_subscribe(frame, version_of(c), p);
   if (rc != ReasonCode::success) {
-    protocol_error(c, rc);
+    protocol_error(c, rc,
+                   rc == ReasonCode::topic_filter_invalid ? "invalid Topic Filter"
+                                                          : "invalid SUBSCRIBE packet");
     return;
   }
   uint32_t id = p.properties.has(PropertyId::subscription_identifier) ? p.properties.subscription_ids.front() : 0;
@@ -68,7 +70,9 @@ void SessionHandler::handle_unsubscribe(Connection& c, Session& s, const Frame& 
   Unsubscribe& p = unsub_scratch_;
   ReasonCode rc = decode_unsubscribe(frame, version_of(c), p);
   if (rc != ReasonCode::success) {
-    protocol_error(c, rc);
+    protocol_error(c, rc,
+                   rc == ReasonCode::topic_filter_invalid ? "invalid Topic Filter"
+                                                          : "invalid UNSUBSCRIBE packet");
     return;
   }
   UnsubAck ack;
