@@ -167,6 +167,9 @@ std::string render_metrics(Engine& engine, const Broker& broker) {
            sum_workers(engine, [](WorkerStats& s) -> Counter& { return s.inbox_items; }));
   e.single("mqttd_wakeups_sent_total", "counter", "MSG_RING wake-ups sent between workers.",
            sum_workers(engine, [](WorkerStats& s) -> Counter& { return s.wakeups_sent; }));
+  e.single("mqttd_receives_held_total", "counter",
+           "Receive completions held back because another worker's inbox was full (back-pressure).",
+           sum_workers(engine, [](WorkerStats& s) -> Counter& { return s.recv_held; }));
 
   using SS = SessionStats;
   e.family("mqttd_messages_received_total", "counter", "PUBLISH packets received, by QoS.");

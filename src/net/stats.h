@@ -36,6 +36,7 @@ struct alignas(64) WorkerStats {
   Counter connect_timeouts;
   Counter wakeups_sent;       // MSG_RING wake-ups sent to other workers
   Counter inbox_items;        // items drained from our inbox
+  Counter recv_held;          // receive completions held back: an inbox we post to was full
   Counter loop_turns;
 };
 

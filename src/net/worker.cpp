@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -22,6 +23,13 @@ constexpr uint32_t kCqEntries = 16384;
 constexpr uint64_t kFlushDeadlineMs = 5000;  // close_after_flush gives up after this
 constexpr uint64_t kStopDeadlineMs = 4000;   // shutdown forces the rest closed after this
 constexpr size_t kSendPoolMax = 256;
+// Back-pressure watermarks for another worker's inbox, in items (32 bytes each, plus the
+// messages they reference): held receives resume below kInboxLowWater.
+constexpr size_t kInboxHighWater = 65536;
+constexpr size_t kInboxLowWater = 16384;
+// Held receive completions replayed per loop turn, so a replay cannot post without limit
+// before the next congestion check.
+constexpr size_t kReplayPerTurn = 256;
 
 uint64_t pack_ref(const Connection& c) { return (static_cast<uint64_t>(c.slot) << 32) | c.gen; }
 
@@ -217,10 +225,11 @@ void Worker::handle_cqe(const io_uring_cqe* cqe) {
       on_accept(t.slot, cqe);
       break;
     case Op::kRecv:
-      if (Connection* c = connection(t.slot, t.gen)) {
-        on_recv(*c, cqe);
-      } else if (cqe->flags & IORING_CQE_F_BUFFER) {
-        buffers_.recycle(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+      if ((congested() || !held_.empty()) && !stopping_) {
+        held_.push_back(HeldRecv{t.slot, t.gen, cqe->res, cqe->flags});
+        stats().recv_held.add();
+      } else {
+        dispatch_recv(t.slot, t.gen, cqe->res, cqe->flags);
       }
       break;
     case Op::kSend:
@@ -303,10 +312,17 @@ void Worker::on_handoff_out(uint32_t slot, int res) {
   start_connection(slot, live_ < cap_ ? ConnState::kAwaitConnect : ConnState::kRefusing);
 }
 
-void Worker::on_recv(Connection& c, const io_uring_cqe* cqe) {
-  int res = cqe->res;
+void Worker::dispatch_recv(uint32_t slot, uint32_t gen, int res, uint32_t flags) {
+  if (Connection* c = connection(slot, gen)) {
+    on_recv(*c, res, flags);
+  } else if (flags & IORING_CQE_F_BUFFER) {
+    buffers_.recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+  }
+}
+
+void Worker::on_recv(Connection& c, int res, uint32_t flags) {
   if (res > 0) {
-    auto bid = static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     // kRecvArmed is still set, so nothing in consume() can free `c`.
     if (c.state == ConnState::kMoving) {
       auto* m = static_cast<MoveState*>(c.session);
@@ -316,7 +332,7 @@ void Worker::on_recv(Connection& c, const io_uring_cqe* cqe) {
     }
     buffers_.recycle(bid);
   }
-  if (cqe->flags & IORING_CQE_F_MORE) return;
+  if (flags & IORING_CQE_F_MORE) return;
   c.flags &= static_cast<uint8_t>(~Connection::kRecvArmed);
   if (c.state == ConnState::kMoving) {
     finish_move(c);
@@ -665,6 +681,16 @@ void Worker::post(int target, const InboxItem& item) {
   auto& box = outbox_[static_cast<size_t>(target)];
   if (box.empty()) outbox_targets_.push_back(target);
   box.push_back(item);
+  // One turn can carry a whole buffer ring of publishes, each fanned out to many
+  // subscribers: hold the rest of this batch's receives once a target has this much
+  // coming in one turn, not only when its inbox is found full at the end of the turn.
+  if (box.size() == kInboxHighWater / 4 && target != id_) mark_congested(target);
+}
+
+void Worker::mark_congested(int target) {
+  if (std::find(congested_.begin(), congested_.end(), target) != congested_.end()) return;
+  if (congested_.empty()) LOG_DEBUG("worker %d cannot keep up: holding receives", target);
+  congested_.push_back(target);
 }
 
 bool Worker::flush_posts() {
@@ -672,7 +698,9 @@ bool Worker::flush_posts() {
   for (int target : outbox_targets_) {
     auto& box = outbox_[static_cast<size_t>(target)];
     WorkerShared& to = engine_.shared(target);
-    if (to.inbox.post_bulk(id_, box.data(), box.size()) && target != id_) {
+    bool wake = to.inbox.post_bulk(id_, box.data(), box.size());
+    if (target != id_ && to.inbox.approx_size() > kInboxHighWater) mark_congested(target);
+    if (wake && target != id_) {
       io_uring_sqe* sqe = get_sqe();
       io_uring_prep_msg_ring(sqe, to.ring_fd, 0, Tag{Op::kWake, 0, 0}.pack(), 0);
       sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -704,6 +732,24 @@ void Worker::drain_inbox() {
           break;
       }
     }
+  }
+}
+
+// Drops the targets whose inbox went below the low watermark.
+void Worker::update_congestion() {
+  if (congested_.empty()) return;
+  std::erase_if(congested_, [this](int target) {
+    return engine_.shared(target).inbox.approx_size() < kInboxLowWater;
+  });
+}
+
+// Handles up to `max` held receive completions, oldest first, while no target is
+// congested (all of them when stopping).
+void Worker::replay_held(size_t max) {
+  for (size_t n = 0; !held_.empty() && (stopping_ || (n < max && !congested())); ++n) {
+    HeldRecv h = held_.front();
+    held_.pop_front();
+    dispatch_recv(h.slot, h.gen, h.res, h.flags);
   }
 }
 
@@ -759,11 +805,14 @@ void Worker::begin_stop() {
 
 bool Worker::finished() const { return stopping_ && live_ == 0 && in_transit_ == 0; }
 
-void Worker::wait(bool block) {
+void Worker::wait(bool block, bool soon) {
   __kernel_timespec ts{};
   __kernel_timespec* timeout = nullptr;
   if (!block) {
     timeout = &ts;  // zero: only reap what is ready
+  } else if (soon) {
+    ts.tv_nsec = 1000000;
+    timeout = &ts;
   } else if (timers_.size() > 0 || stopping_ || (http_ && !http_->idle())) {
     uint64_t next_ms = (timers_.now() + 1) * TimerWheel::kTickMs;
     uint64_t wait_ms = next_ms > now_ms_ ? next_ms - now_ms_ : 1;
@@ -784,6 +833,8 @@ void Worker::run() {
   while (true) {
     now_ms_ = monotonic_ms();
     drain_inbox();
+    update_congestion();
+    replay_held(kReplayPerTurn);
     if (stopping_ && now_ms_ >= stop_deadline_ms_) {
       for (Connection* c : conns_) {
         if (c) close(*c, CloseCause::kServerShutdown);
@@ -794,7 +845,9 @@ void Worker::run() {
     flush_sends();
     bool self_posted = flush_posts();
     if (finished()) break;
-    wait(!self_posted);
+    // Held receives wait for another worker, which does not wake us when it catches up:
+    // look again after a millisecond.
+    wait(!self_posted && (held_.empty() || congested()), !held_.empty());
 
     now_ms_ = monotonic_ms();
     unsigned head;

@@ -15,6 +15,7 @@
 
 #include <liburing.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,7 +123,8 @@ class Worker {
 
   void handle_cqe(const io_uring_cqe* cqe);
   void on_accept(uint32_t index, const io_uring_cqe* cqe);
-  void on_recv(Connection& c, const io_uring_cqe* cqe);
+  void dispatch_recv(uint32_t slot, uint32_t gen, int res, uint32_t flags);
+  void on_recv(Connection& c, int res, uint32_t flags);
   void on_send(Connection& c, int res);
   void on_handoff_out(uint32_t slot, int res);
   void consume(Connection& c, const uint8_t* data, size_t len);
@@ -138,10 +140,15 @@ class Worker {
   void drain_inbox();
   void flush_sends();
   bool flush_posts();  // true when items were posted to this worker itself
+  bool congested() const { return !congested_.empty(); }
+  void mark_congested(int target);
+  void update_congestion();
+  void replay_held(size_t max);
   void rearm_recvs();
   void begin_stop();
   bool finished() const;
-  void wait(bool block);
+  // block: wait for a completion (up to the next timer tick, or 1 ms when `soon`).
+  void wait(bool block, bool soon);
 
   const int id_;
   Engine& engine_;
@@ -169,6 +176,20 @@ class Worker {
   std::vector<std::vector<InboxItem>> outbox_;  // by target worker
   std::vector<int> outbox_targets_;
   std::vector<InboxItem> drain_buf_;
+
+  // Back-pressure: while an inbox this worker posts to holds more than kInboxHighWater
+  // items (its worker cannot keep up), receive completions are held here unprocessed,
+  // in arrival order, with their buffers; the provided-buffer ring runs dry and TCP
+  // flow control slows the senders. Replayed once every such inbox is below the low
+  // watermark. Bounded by the ring: a held completion holds a buffer or ends a recv.
+  struct HeldRecv {
+    uint32_t slot;
+    uint32_t gen;
+    int32_t res;
+    uint32_t flags;
+  };
+  std::deque<HeldRecv> held_;
+  std::vector<int> congested_;  // targets over the high watermark
 
   TimerWheel timers_;
   uint64_t now_ms_ = 0;

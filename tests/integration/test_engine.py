@@ -208,3 +208,79 @@ def test_bind_address_missing_is_one_sentence_and_exit_1():
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert "not assigned to any interface" in r.stderr
+
+
+def worker_connections(hport):
+    """mqttd_connections by worker, from /metrics."""
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hport, timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith('mqttd_connections{worker="'):
+            w = int(line.split('"')[1])
+            out[w] = int(float(line.split()[-1]))
+    return out
+
+
+def place(b, hport, client_id, want_worker, tries=200):
+    """A connected session whose connection is held by `want_worker` (SO_REUSEPORT picks
+    by the source port, so connect until one lands there)."""
+    for i in range(tries):
+        before = worker_connections(hport)
+        r, _, _ = raw.open_session(b.port, "%s-%d" % (client_id, i), keepalive=120)
+        after = worker_connections(hport)
+        if after.get(want_worker, 0) > before.get(want_worker, 0):
+            return r
+        r.send(raw.disconnect())
+        r.close()
+        time.sleep(0.02)
+    raise AssertionError("no connection landed on worker %d" % want_worker)
+
+
+def metric(hport, name):
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hport, timeout=5).read().decode()
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.split("{")[0].split(" ")[0] == name)
+
+
+def test_a_worker_that_cannot_keep_up_slows_the_publisher_not_the_memory(make_broker):
+    """Back-pressure between workers: a publisher on worker 0 floods a topic whose 100
+    subscribers all live on worker 1, with both workers on one CPU. Worker 0 parses,
+    matches and posts; worker 1 does the 100 deliveries per message. Worker 0 must hold
+    its receives while worker 1's inbox is full (mqttd_receives_held_total moves), the
+    broker's memory must stay bounded by its configuration, and it keeps serving."""
+    import os
+    hport = free_port()
+    b = make_broker(settings={"max_queued_bytes": "16KiB"},
+                    http={"enabled": True, "bind": "127.0.0.1", "port": hport})
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    for tid in os.listdir("/proc/%d/task" % b.proc.pid):
+        os.sched_setaffinity(int(tid), {cpu})
+    pub = place(b, hport, "bp-pub", 0)
+    subs = []
+    for i in range(100):
+        s = place(b, hport, "bp-sub%d" % i, 1)
+        s.send(raw.subscribe(1, [("bp/t", 0)]))
+        s.expect(raw.SUBACK)
+        subs.append(s)  # never read again: its queue fills, then QoS 0 is dropped
+    chunk = raw.publish("bp/t", b"x" * 64) * 10000
+    start_rss = b.rss_kib()
+    peak = start_rss
+    deadline = time.monotonic() + 3
+    pub.sock.settimeout(0.2)
+    sent = 0
+    while time.monotonic() < deadline:
+        try:
+            sent += pub.sock.send(chunk)
+        except socket.timeout:
+            pass
+        peak = max(peak, b.rss_kib())
+    assert sent > len(chunk)
+    assert metric(hport, "mqttd_receives_held_total") > 0
+    grew_mib = (peak - start_rss) / 1024
+    assert grew_mib < 256, "broker RSS grew by %.0f MiB while one worker could not keep up" % grew_mib
+    probe, _, _ = raw.open_session(b.port, "bp-probe")  # still serving
+    probe.send(raw.pingreq())
+    probe.expect(raw.PINGRESP, timeout=10)
+    for s in subs + [pub, probe]:
+        s.close()
