@@ -193,6 +193,8 @@ std::string render_metrics(Engine& engine, const Broker& broker) {
            sum_sessions(broker, [](const SS& s) -> const Counter& { return s.dropped_expired; }));
   e.sample("mqttd_messages_dropped_total", label("reason", "too_large"),
            sum_sessions(broker, [](const SS& s) -> const Counter& { return s.dropped_too_large; }));
+  e.sample("mqttd_messages_dropped_total", label("reason", "slow_consumer"),
+           sum_workers(engine, [](WorkerStats& s) -> Counter& { return s.dropped_qos0; }));
   e.single("mqttd_sessions", "gauge", "Sessions held, connected or not.",
            sum_sessions(broker, [](const SS& s) -> const Counter& { return s.sessions; }));
   e.single("mqttd_sessions_connected", "gauge", "Sessions with a live connection.",

@@ -26,7 +26,8 @@ struct alignas(64) SessionStats {
   Counter sent[3];          // PUBLISH sent, by QoS
   Counter bytes_received;   // application payload bytes received
   Counter bytes_sent;       // application payload bytes sent
-  Counter dropped_queue;    // queue full (offline or window) or send queue full (QoS 0)
+  Counter dropped_queue;    // QoS 1/2 queue full (offline or window); the oldest goes
+                            // (QoS 0 over max_queued_bytes: WorkerStats::dropped_qos0)
   Counter dropped_expired;  // message expiry passed before delivery
   Counter dropped_too_large;  // bigger than the client's Maximum Packet Size
   Counter sessions;         // gauge: sessions on this worker

@@ -498,7 +498,11 @@ void SessionHandler::on_timer(Timer& t) {
   }
 }
 
-void SessionHandler::on_turn_end() { b_.qsbr().quiescent(qsbr_id_); }
+void SessionHandler::on_turn_end() {
+  // Expired retained messages give back their memory (one relaxed load when none is due).
+  if (w_.id() == 0) b_.retained().expire(w_.now_ms(), 64);
+  b_.qsbr().quiescent(qsbr_id_);
+}
 void SessionHandler::before_wait() { b_.qsbr().offline(qsbr_id_); }
 void SessionHandler::after_wait() { b_.qsbr().online(qsbr_id_); }
 void SessionHandler::on_stop() {}

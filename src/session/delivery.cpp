@@ -81,14 +81,14 @@ bool SessionHandler::send_publish(Session& s, const Message& m, uint8_t qos, boo
   const size_t payload = m.payload().size();
   const size_t head = publish_header_size(h, v, payload);
   const size_t total = head + payload;
-  if (s.client_max_packet != 0 && total > s.client_max_packet) {
+  // head 0: the packet would exceed the protocol's 268,435,455-byte remaining length.
+  if (head == 0 || (s.client_max_packet != 0 && total > s.client_max_packet)) {
     // MQTT-3.1.2-25: too large for the client; discard as if it had been sent.
     stats_.dropped_too_large.add();
     return false;
   }
   if (qos == 0 && !w_.can_queue(c, total)) {
-    stats_.dropped_queue.add();
-    w_.stats().dropped_qos0.add();
+    w_.stats().dropped_qos0.add();  // a slow consumer: over max_queued_bytes
     return false;
   }
   if (new_alias) s.f().out_aliases.emplace(std::string(m.topic()), new_alias);

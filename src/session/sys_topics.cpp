@@ -50,7 +50,8 @@ void SessionHandler::publish_sys() {
       t.received += s.received[q].get();
       t.sent += s.sent[q].get();
     }
-    t.dropped += s.dropped_queue.get() + s.dropped_expired.get() + s.dropped_too_large.get();
+    t.dropped += s.dropped_queue.get() + s.dropped_expired.get() + s.dropped_too_large.get() +
+                 ws.dropped_qos0.get();
     t.packets_in += ws.packets_in.get();
     t.packets_out += ws.packets_out.get();
     t.bytes_in += ws.bytes_in.get();

@@ -720,3 +720,23 @@ def test_offline_queue_drops_oldest_and_counts_it(make_broker):
     assert [m["payload"] for m in got] == [b"5", b"6", b"7"]
     after = metric_value(metrics(hport), "mqttd_messages_dropped_total", '{reason="queue_full"}')
     assert after - before == 5
+
+
+def test_expired_retained_message_gives_back_its_memory(make_broker):
+    """An expired retained message is not only never delivered (MQTT-3.3.2-5), the store
+    also lets it go: mqttd_retained_messages returns to what it was without the topic
+    being published again."""
+    hport = free_port()
+    b = make_broker(http={"enabled": True, "bind": "127.0.0.1", "port": hport})
+    before = metric_value(metrics(hport), "mqttd_retained_messages", "")
+    pub = raw.Client(b, "exp-pub", 5)
+    pub.pub("exp/memory", b"short-lived", qos=1, retain=True,
+            properties=[raw.p_u32(raw.MESSAGE_EXPIRY, 1)])
+    assert metric_value(metrics(hport), "mqttd_retained_messages", "") == before + 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pub.send(raw.pingreq())  # keeps the worker turning
+        if metric_value(metrics(hport), "mqttd_retained_messages", "") == before:
+            break
+        time.sleep(0.2)
+    assert metric_value(metrics(hport), "mqttd_retained_messages", "") == before
