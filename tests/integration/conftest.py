@@ -17,11 +17,30 @@ MQTTD_BIN = os.environ.get("MQTTD_BIN", "build/src/app/mqttd")
 SOURCE_ROOT = os.environ.get("MQTTD_SOURCE_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A TCP port nothing listens on right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nothing uses right now, chosen below the kernel's ephemeral range when
+    there is room there: a port from that range can be taken as the source port of some
+    other test's outgoing connection between this choice and the broker's bind."""
+    import random
+    lo, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randint(10000, lo - 1) if lo > 11000 else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0):
