@@ -48,11 +48,14 @@ void Engine::thread_main(int id) {
   std::string error = worker->setup();
   if (error.empty()) worker->set_handler(factory_(*worker));
   {
-    std::lock_guard<std::mutex> lock(start_mu_);
+    std::unique_lock<std::mutex> lock(start_mu_);
     if (!error.empty() && start_error_.empty()) start_error_ = error;
     ++started_;
+    start_cv_.notify_all();
+    // No worker runs before every worker has set up: hand-offs and wake-ups read the
+    // other workers' ring_fd, which this handshake publishes (it was a data race).
+    start_cv_.wait(lock, [this] { return started_ == workers(); });
   }
-  start_cv_.notify_all();
   if (!error.empty()) return;
   worker->run();
   worker.reset();  // connections, ring and handler go on this thread

@@ -30,8 +30,9 @@ class Worker;
 struct alignas(64) WorkerShared {
   explicit WorkerShared(int workers) : inbox(workers) {}
   Inbox inbox;
-  // Written once by the worker before it reports ready (the engine's start-up handshake
-  // publishes it); read by senders of MSG_RING wake-ups and descriptor hand-offs.
+  // Written once by the worker during setup; every worker waits in the start-up handshake
+  // (start_mu_) until all have set up, which publishes it to the senders of MSG_RING
+  // wake-ups and descriptor hand-offs.
   int ring_fd = -1;
   // relaxed: an estimate for choosing the least-loaded worker; nothing else hangs on it.
   alignas(64) std::atomic<uint32_t> load{0};

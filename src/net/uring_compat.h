@@ -25,7 +25,37 @@
 #define IORING_FILE_INDEX_ALLOC (~0U)
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define MQTTD_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MQTTD_TSAN 1
+#endif
+#endif
+#ifdef MQTTD_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace mqttd::uring {
+
+// An object handed to another ring in a MSG_RING completion (its pointer in user_data) is
+// published by the kernel: the sender's writes precede its io_uring_enter, the kernel
+// posts the completion and releases the target's CQ tail, which the target acquires.
+// ThreadSanitizer cannot see that; these tell it (no-ops in other builds).
+inline void handed_to_ring(const void* p) {
+#ifdef MQTTD_TSAN
+  __tsan_release(const_cast<void*>(p));
+#else
+  (void)p;
+#endif
+}
+inline void received_from_ring(const void* p) {
+#ifdef MQTTD_TSAN
+  __tsan_acquire(const_cast<void*>(p));
+#else
+  (void)p;
+#endif
+}
 
 // io_uring_prep_msg_ring_fd (liburing 2.4): move the fixed file `source_fd` of this
 // ring into the target ring's fixed file table (slot `target_fd`, or allocated when

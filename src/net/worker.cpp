@@ -224,14 +224,15 @@ void Worker::handle_cqe(const io_uring_cqe* cqe) {
     case Op::kAccept:
       on_accept(t.slot, cqe);
       break;
-    case Op::kRecv:
-      if ((congested() || !held_.empty()) && !stopping_) {
-        held_.push_back(HeldRecv{t.slot, t.gen, cqe->res, cqe->flags});
-        stats().recv_held.add();
+    case Op::kRecv: {
+      Connection* c = connection(t.slot, t.gen);
+      if (c && !stopping_ && (c->held > 0 || c->has(Connection::kThrottled))) {
+        hold(*c, cqe);
       } else {
         dispatch_recv(t.slot, t.gen, cqe->res, cqe->flags);
       }
       break;
+    }
     case Op::kSend:
       if (Connection* c = connection(t.slot, t.gen)) on_send(*c, cqe->res);
       break;
@@ -350,6 +351,12 @@ void Worker::on_recv(Connection& c, int res, uint32_t flags) {
 }
 
 void Worker::consume(Connection& c, const uint8_t* data, size_t len) {
+  struct Consuming {  // posts made while handling these bytes throttle `c` (see post())
+    Connection*& slot;
+    Connection* prev;
+    ~Consuming() { slot = prev; }
+  } scope{consuming_, consuming_};
+  consuming_ = &c;
   stats().bytes_in.add(len);
   c.last_rx_tick = static_cast<uint32_t>(ms_to_tick(now_ms_));
   std::span<const uint8_t> in(data, len);
@@ -479,6 +486,7 @@ void Worker::finish_move(Connection& c) {
   io_uring_sqe* sqe = get_sqe();
   uring::prep_msg_ring_fd(sqe, engine_.shared(m->target).ring_fd, static_cast<int>(c.slot),
                           static_cast<int>(IORING_FILE_INDEX_ALLOC), Tag::pack_ptr(Op::kMoveIn, m), 0);
+  uring::handed_to_ring(m);  // after our last access: the target owns it once delivered
   io_uring_sqe_set_data64(sqe, Tag{Op::kMoveOut, c.slot, c.gen}.pack());
   c.flags |= Connection::kMoveSent;
   ++in_transit_;
@@ -509,6 +517,7 @@ void Worker::on_move_out(Connection& c, int res) {
 
 void Worker::on_move_in(int slot, void* state) {
   auto* m = static_cast<MoveState*>(state);
+  uring::received_from_ring(m);
   if (slot < 0) {  // cannot happen: the sender sees the failure and keeps the MoveState
     return;
   }
@@ -684,7 +693,26 @@ void Worker::post(int target, const InboxItem& item) {
   // One turn can carry a whole buffer ring of publishes, each fanned out to many
   // subscribers: hold the rest of this batch's receives once a target has this much
   // coming in one turn, not only when its inbox is found full at the end of the turn.
-  if (box.size() == kInboxHighWater / 4 && target != id_) mark_congested(target);
+  if (target == id_) return;
+  if (box.size() == kInboxHighWater / 4) mark_congested(target);
+  if (consuming_ && !consuming_->has(Connection::kThrottled) && congested() &&
+      std::find(congested_.begin(), congested_.end(), target) != congested_.end()) {
+    throttle(*consuming_);
+  }
+}
+
+// `c` publishes into a congested worker: its next receive completions wait.
+void Worker::throttle(Connection& c) {
+  c.flags |= Connection::kThrottled;
+  throttled_.push_back(pack_ref(c));
+}
+
+void Worker::hold(Connection& c, const io_uring_cqe* cqe) {
+  held_.push_back(HeldRecv{c.slot, c.gen, cqe->res, cqe->flags});
+  ++c.held;
+  // Bytes arrived: the client is alive even if we do not read them yet (keep-alive).
+  if (cqe->res > 0) c.last_rx_tick = static_cast<uint32_t>(ms_to_tick(now_ms_));
+  stats().recv_held.add();
 }
 
 void Worker::mark_congested(int target) {
@@ -735,22 +763,36 @@ void Worker::drain_inbox() {
   }
 }
 
-// Drops the targets whose inbox went below the low watermark.
+// Drops the targets whose inbox went below the low watermark; once none is left, the
+// throttled connections with nothing held read again at once.
 void Worker::update_congestion() {
   if (congested_.empty()) return;
   std::erase_if(congested_, [this](int target) {
     return engine_.shared(target).inbox.approx_size() < kInboxLowWater;
   });
+  if (!congested_.empty()) return;
+  std::erase_if(throttled_, [this](uint64_t ref) {
+    Connection* c = connection(static_cast<uint32_t>(ref >> 32), static_cast<uint32_t>(ref));
+    if (!c) return true;
+    if (c->held > 0) return false;  // replay_held lets it go
+    c->flags &= static_cast<uint8_t>(~Connection::kThrottled);
+    return true;
+  });
 }
 
 // Handles up to `max` held receive completions, oldest first, while no target is
-// congested (all of them when stopping).
+// congested (all of them when stopping). A connection is no longer throttled once
+// nothing of it is held.
 void Worker::replay_held(size_t max) {
   for (size_t n = 0; !held_.empty() && (stopping_ || (n < max && !congested())); ++n) {
     HeldRecv h = held_.front();
     held_.pop_front();
+    if (Connection* c = connection(h.slot, h.gen); c && --c->held == 0) {
+      c->flags &= static_cast<uint8_t>(~Connection::kThrottled);
+    }
     dispatch_recv(h.slot, h.gen, h.res, h.flags);
   }
+  if (held_.empty() && !congested()) throttled_.clear();
 }
 
 // --- the loop ------------------------------------------------------------------------------
@@ -847,7 +889,7 @@ void Worker::run() {
     if (finished()) break;
     // Held receives wait for another worker, which does not wake us when it catches up:
     // look again after a millisecond.
-    wait(!self_posted && (held_.empty() || congested()), !held_.empty());
+    wait(!self_posted && (held_.empty() || congested()), !held_.empty() || congested());
 
     now_ms_ = monotonic_ms();
     unsigned head;

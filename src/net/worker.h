@@ -142,6 +142,8 @@ class Worker {
   bool flush_posts();  // true when items were posted to this worker itself
   bool congested() const { return !congested_.empty(); }
   void mark_congested(int target);
+  void throttle(Connection& c);
+  void hold(Connection& c, const io_uring_cqe* cqe);
   void update_congestion();
   void replay_held(size_t max);
   void rearm_recvs();
@@ -177,11 +179,11 @@ class Worker {
   std::vector<int> outbox_targets_;
   std::vector<InboxItem> drain_buf_;
 
-  // Back-pressure: while an inbox this worker posts to holds more than kInboxHighWater
-  // items (its worker cannot keep up), receive completions are held here unprocessed,
-  // in arrival order, with their buffers; the provided-buffer ring runs dry and TCP
-  // flow control slows the senders. Replayed once every such inbox is below the low
-  // watermark. Bounded by the ring: a held completion holds a buffer or ends a recv.
+  // Back-pressure (docs/ARCHITECTURE.md): a connection whose packets post to a worker
+  // whose inbox is over the high watermark is throttled; its receive completions are
+  // held here unprocessed, in arrival order, with their buffers, until every congested
+  // inbox is below the low watermark. Other connections are not held. Bounded by the
+  // buffer ring: a held completion holds a buffer or ends a recv.
   struct HeldRecv {
     uint32_t slot;
     uint32_t gen;
@@ -189,7 +191,9 @@ class Worker {
     uint32_t flags;
   };
   std::deque<HeldRecv> held_;
-  std::vector<int> congested_;  // targets over the high watermark
+  std::vector<int> congested_;      // targets over the high watermark
+  std::vector<uint64_t> throttled_;  // (slot, gen) of throttled connections
+  Connection* consuming_ = nullptr;  // whose bytes are being handled (posts throttle it)
 
   TimerWheel timers_;
   uint64_t now_ms_ = 0;

@@ -247,8 +247,9 @@ def test_a_worker_that_cannot_keep_up_slows_the_publisher_not_the_memory(make_br
     """Back-pressure between workers: a publisher on worker 0 floods a topic whose 100
     subscribers all live on worker 1, with both workers on one CPU. Worker 0 parses,
     matches and posts; worker 1 does the 100 deliveries per message. Worker 0 must hold
-    its receives while worker 1's inbox is full (mqttd_receives_held_total moves), the
-    broker's memory must stay bounded by its configuration, and it keeps serving."""
+    the publisher's receives while worker 1's inbox is full (mqttd_receives_held_total
+    moves), the broker's memory must stay bounded by its configuration, and other
+    clients, on either worker, are still served meanwhile."""
     import os
     hport = free_port()
     b = make_broker(settings={"max_queued_bytes": "16KiB"},
