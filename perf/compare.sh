@@ -97,12 +97,14 @@ unset multiplot
 GP
   else
     gnuplot <<GP
-set terminal pngcairo size 1200,500 noenhanced
+set terminal pngcairo size 1500,500 noenhanced
 set output '$png'
-set multiplot layout 1,2 title '$scenario, QoS $qos'
+set multiplot layout 1,3 title '$scenario, QoS $qos'
 set style data histograms; set style fill solid 0.7; set grid ytics; set yrange [0:*]; set key below
 set ylabel 'delivered messages/s'
 plot '$out/plot.dat' using 2:xtic(1) title 'delivered/s'
+set ylabel 'broker CPU-seconds per million delivered'
+plot '$out/plot.dat' using 6:xtic(1) title 'CPU-s / M'
 set style histogram clustered gap 1; set logscale y; set yrange [*:*]
 set ylabel 'end-to-end latency (us)'
 plot '$out/plot.dat' using 3:xtic(1) title 'p50', '' using 4 title 'p99', '' using 5 title 'p99.9'
