@@ -65,6 +65,7 @@ Worker::Worker(int id, Engine& engine)
     : id_(id), engine_(engine), shared_(engine.shared(id)), config_(engine.config()), timers_(ms_to_tick(monotonic_ms())) {}
 
 Worker::~Worker() {
+  for (MovedIn& mv : moved_in_) delete mv.state;
   for (Connection* c : conns_) delete c;
   for (SendOp* op : send_pool_) delete op;
   for (Listener& l : listeners_) {
@@ -524,8 +525,33 @@ void Worker::on_move_in(int slot, void* state) {
   start_connection(static_cast<uint32_t>(slot), ConnState::kAwaitConnect);
   stats().accepted.sub();  // not a new client: moved here
   Connection* c = conns_[static_cast<uint32_t>(slot)];
-  if (m && c) consume(*c, m->bytes.data(), m->bytes.size());
-  delete m;
+  if (!m || !c) {
+    delete m;
+    return;
+  }
+  // Not consumed yet: bytes that reached our other connections before this move was sent
+  // (a DISCONNECT on the connection this client is replacing) may still be in the
+  // kernel's deferred work, which runs after MSG_RING's; two more reaps let them land
+  // first. Bytes of the moved connection itself wait behind its moved bytes (held).
+  c->flags |= Connection::kThrottled;
+  moved_in_.push_back(MovedIn{pack_ref(*c), m, 2});
+}
+
+// Consumes the moved bytes of connections moved here two reaps ago (see on_move_in).
+void Worker::settle_moves() {
+  for (size_t i = 0; i < moved_in_.size();) {
+    MovedIn& mv = moved_in_[i];
+    if (--mv.reaps > 0 && !stopping_) {
+      ++i;
+      continue;
+    }
+    std::unique_ptr<MoveState> m(mv.state);
+    Connection* c = connection(static_cast<uint32_t>(mv.ref >> 32), static_cast<uint32_t>(mv.ref));
+    moved_in_.erase(moved_in_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (!c) continue;
+    if (c->held == 0) c->flags &= static_cast<uint8_t>(~Connection::kThrottled);
+    consume(*c, m->bytes.data(), m->bytes.size());
+  }
 }
 
 // --- connection control (handler API) ----------------------------------------------------
@@ -889,7 +915,8 @@ void Worker::run() {
     if (finished()) break;
     // Held receives wait for another worker, which does not wake us when it catches up:
     // look again after a millisecond.
-    wait(!self_posted && (held_.empty() || congested()), !held_.empty() || congested());
+    wait(!self_posted && moved_in_.empty() && (held_.empty() || congested()),
+         !held_.empty() || congested());
 
     now_ms_ = monotonic_ms();
     unsigned head;
@@ -901,6 +928,7 @@ void Worker::run() {
     }
     io_uring_cq_advance(&ring_, n);
     buffers_.commit();
+    if (!moved_in_.empty()) settle_moves();
     timers_.advance(ms_to_tick(now_ms_), fire_timer, this);
     if (http_) http_->expire(now_ms_);
     stats().loop_turns.add();

@@ -35,6 +35,7 @@ namespace mqttd {
 
 class Engine;
 struct WorkerShared;
+struct MoveState;
 
 struct SendOp {
   static constexpr int kMaxIov = 64;
@@ -119,6 +120,7 @@ class Worker {
   void finish_move(Connection& c);
   void on_move_out(Connection& c, int res);
   void on_move_in(int slot, void* state);
+  void settle_moves();
   void release_slot(Connection& c);
 
   void handle_cqe(const io_uring_cqe* cqe);
@@ -194,6 +196,15 @@ class Worker {
   std::vector<int> congested_;      // targets over the high watermark
   std::vector<uint64_t> throttled_;  // (slot, gen) of throttled connections
   Connection* consuming_ = nullptr;  // whose bytes are being handled (posts throttle it)
+
+  // Connections moved here whose moved bytes are consumed after `reaps` more batches of
+  // completions (see on_move_in); owns the MoveStates.
+  struct MovedIn {
+    uint64_t ref;
+    MoveState* state;
+    int reaps;
+  };
+  std::vector<MovedIn> moved_in_;
 
   TimerWheel timers_;
   uint64_t now_ms_ = 0;

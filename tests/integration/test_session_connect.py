@@ -387,3 +387,19 @@ def test_paho_sees_session_present(start, protocol):
     once()
     once()
     assert flags_seen == [(0, 0), (1, 0)]
+
+
+def test_disconnect_then_reconnect_sees_the_disconnect_first(start):
+    """A client that sent DISCONNECT (session expiry 0) and closed, then connects again
+    with Clean Start 0, must find no session (MQTT-3.1.2-23), even when the new
+    connection lands on another worker and is moved to the one that still holds the
+    old connection: the old connection's bytes arrived first and are handled first.
+    Repeated because the race it guards against is a matter of timing."""
+    b = start()
+    for i in range(200):
+        cid = b.ns + "reconnect-%d" % i
+        c = Client(b, cid, 5, clean=False)
+        c.bye()
+        c = Client(b, cid, 5, clean=False)
+        assert c.present is False, "round %d: the old session was resumed" % i
+        c.bye()
