@@ -30,6 +30,8 @@ constexpr size_t kInboxLowWater = 16384;
 // Held receive completions replayed per loop turn, so a replay cannot post without limit
 // before the next congestion check.
 constexpr size_t kReplayPerTurn = 256;
+// Inbox items handled per loop turn at most (see drain_inbox).
+constexpr size_t kInboxDrainPerTurn = 16384;
 
 uint64_t pack_ref(const Connection& c) { return (static_cast<uint64_t>(c.slot) << 32) | c.gen; }
 
@@ -769,8 +771,16 @@ bool Worker::flush_posts() {
 }
 
 void Worker::drain_inbox() {
-  size_t n;
-  while ((n = shared_.inbox.drain(drain_buf_.data(), drain_buf_.size())) > 0) {
+  // Bounded per turn, so that a worker flooded by others still gets to its own sockets
+  // (a new client's CONNECT, a PINGREQ); what is left is drained next turn, without
+  // blocking in between. The senders' back-pressure bounds what can be left.
+  size_t budget = kInboxDrainPerTurn;
+  size_t n = 0;
+  inbox_left_ = false;
+  while (budget > 0 &&
+         (n = shared_.inbox.drain(drain_buf_.data(), std::min(drain_buf_.size(), budget))) > 0) {
+    budget -= n;
+    inbox_left_ = budget == 0;
     stats().inbox_items.add(n);
     for (size_t i = 0; i < n; ++i) {
       const InboxItem& item = drain_buf_[i];
@@ -915,7 +925,7 @@ void Worker::run() {
     if (finished()) break;
     // Held receives wait for another worker, which does not wake us when it catches up:
     // look again after a millisecond.
-    wait(!self_posted && moved_in_.empty() && (held_.empty() || congested()),
+    wait(!self_posted && !inbox_left_ && moved_in_.empty() && (held_.empty() || congested()),
          !held_.empty() || congested());
 
     now_ms_ = monotonic_ms();

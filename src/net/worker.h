@@ -180,6 +180,7 @@ class Worker {
   std::vector<std::vector<InboxItem>> outbox_;  // by target worker
   std::vector<int> outbox_targets_;
   std::vector<InboxItem> drain_buf_;
+  bool inbox_left_ = false;  // the last drain stopped at its budget
 
   // Back-pressure (docs/ARCHITECTURE.md): a connection whose packets post to a worker
   // whose inbox is over the high watermark is throttled; its receive completions are
