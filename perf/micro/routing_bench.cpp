@@ -11,6 +11,17 @@
 //   BM_SubscribeUnsubscribeFanIn  the same on one topic already shared by N subscribers
 //   BM_MatchUnderChurn      readers on 1, 2, 4 threads matching the probe topics while a
 //                           writer thread subscribes and unsubscribes without pause
+// And on a second index, the fleet case: N devices (1,000,000; MQTTD_BENCH_BROADCAST
+// overrides) on 16 workers all subscribed to one broadcast topic, each also to its own:
+//   BM_BroadcastBuild       time and rate of the N broadcast subscribes, then of the N own
+//                           ones, then of N/10 members joining one shared group
+//   BM_BroadcastChurn       a random device leaves the broadcast topic and rejoins (2 ops)
+//   BM_BroadcastJoinLeave   a new device joins the broadcast topic and leaves it (2 ops)
+//   BM_MatchBroadcast       match + finalize of the broadcast topic and a walk of every
+//                           entry, worker by worker; items_per_second is subscribers
+//   BM_MatchArrayReference  the floor for that: N records in one array fed to a
+//                           MatchResult, finalized and walked the same way
+//   BM_MatchBroadcastShared a topic whose shared group has N/10 members (one pick)
 // items_per_second is matches (or subscription operations) per second; for the threaded
 // runs it is the total of all threads. Readers announce a quiescent state every 64
 // matches, as a worker does once per loop turn.
@@ -18,9 +29,11 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -224,8 +237,9 @@ void BM_SubscribeUnsubscribe(benchmark::State& state) {
 }
 BENCHMARK(BM_SubscribeUnsubscribe);
 
-// One more subscriber joining and leaving a topic that N others share ("broadcast"): a
-// node's block is one immutable array, so each write copies all N records (O(N)).
+// One more subscriber joining and leaving a topic that N others share ("broadcast"). Up
+// to 64 the section is one immutable array, copied by each write (O(N)); above, a
+// B+-tree, of which a write copies one leaf and the interior nodes above it.
 void BM_SubscribeUnsubscribeFanIn(benchmark::State& state) {
   Qsbr q(2);
   TopicIndex ix(q);
@@ -239,7 +253,161 @@ void BM_SubscribeUnsubscribeFanIn(benchmark::State& state) {
   }
   state.SetItemsProcessed(2 * state.iterations());
 }
-BENCHMARK(BM_SubscribeUnsubscribeFanIn)->Arg(100)->Arg(3000)->Arg(30000);
+BENCHMARK(BM_SubscribeUnsubscribeFanIn)->Arg(100)->Arg(3000)->Arg(30000)->Arg(1000000);
+
+// ---- The fleet: one broadcast topic that every device subscribes to ---------------
+
+constexpr uint32_t kFleetWorkers = 16;
+constexpr std::string_view kBroadcast = "fleet/all/commands";
+constexpr std::string_view kSharedJobs = "$share/workers/fleet/all/jobs";
+
+std::string device_topic(uint32_t i) { return "fleet/dev" + std::to_string(i) + "/commands"; }
+
+struct Fleet {
+  Qsbr qsbr{64};
+  TopicIndex ix{qsbr};
+  uint32_t devices = 1000000;
+  double broadcast_seconds = 0, own_seconds = 0, shared_seconds = 0;
+  const SubscriptionOptions o{1, false, false, 0};
+
+  // Device i: worker i % 16, handle i (each worker's handles increase, as they are
+  // handed out); it subscribes in that order.
+  uint16_t worker(uint32_t i) const { return static_cast<uint16_t>(i % kFleetWorkers); }
+
+  Fleet() {
+    if (const char* e = std::getenv("MQTTD_BENCH_BROADCAST")) {
+      devices = static_cast<uint32_t>(std::atol(e));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    for (uint32_t i = 0; i < devices; ++i) ix.subscribe(kBroadcast, worker(i), i, o, 0);
+    auto t1 = std::chrono::steady_clock::now();
+    for (uint32_t i = 0; i < devices; ++i) ix.subscribe(device_topic(i), worker(i), i, o, 0);
+    auto t2 = std::chrono::steady_clock::now();
+    for (uint32_t i = 0; i < devices / 10; ++i) ix.subscribe(kSharedJobs, worker(i), i, o, 0);
+    auto t3 = std::chrono::steady_clock::now();
+    broadcast_seconds = std::chrono::duration<double>(t1 - t0).count();
+    own_seconds = std::chrono::duration<double>(t2 - t1).count();
+    shared_seconds = std::chrono::duration<double>(t3 - t2).count();
+  }
+};
+
+Fleet& fleet() {
+  static Fleet* f = new Fleet;  // never destroyed, like fixture()
+  return *f;
+}
+
+void BM_BroadcastBuild(benchmark::State& state) {
+  for (auto _ : state) {
+    Fleet& f = fleet();
+    state.SetIterationTime(f.broadcast_seconds + f.own_seconds + f.shared_seconds);
+  }
+  Fleet& f = fleet();
+  state.counters["devices"] = f.devices;
+  state.counters["broadcast_s"] = f.broadcast_seconds;
+  state.counters["broadcast_subscribe_per_s"] = f.devices / f.broadcast_seconds;
+  state.counters["own_subscribe_per_s"] = f.devices / f.own_seconds;
+  state.counters["shared_subscribe_per_s"] = (f.devices / 10) / f.shared_seconds;
+  const auto c = f.ix.counters();
+  state.counters["bytes_per_sub_counter"] =
+      static_cast<double>(c.bytes) / static_cast<double>(c.subscriptions);
+}
+BENCHMARK(BM_BroadcastBuild)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_BroadcastChurn(benchmark::State& state) {
+  Fleet& f = fleet();
+  std::mt19937_64 rng(5);
+  for (auto _ : state) {
+    const uint32_t i = static_cast<uint32_t>(rng() % f.devices);
+    f.ix.unsubscribe(kBroadcast, f.worker(i), i);
+    f.ix.subscribe(kBroadcast, f.worker(i), i, f.o, 0);
+  }
+  state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_BroadcastChurn);
+
+void BM_BroadcastJoinLeave(benchmark::State& state) {
+  Fleet& f = fleet();
+  const uint64_t h = uint64_t{1} << 40;
+  for (auto _ : state) {
+    f.ix.subscribe(kBroadcast, 3, h, f.o, 0);
+    f.ix.unsubscribe(kBroadcast, 3, h);
+  }
+  state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_BroadcastJoinLeave);
+
+void BM_MatchBroadcast(benchmark::State& state) {
+  Fleet& f = fleet();
+  Qsbr::ThreadId id = f.qsbr.register_thread();
+  MatchResult r;
+  uint64_t delivered = 0, checksum = 0;
+  for (auto _ : state) {
+    f.ix.match(kBroadcast, r);
+    r.finalize(std::nullopt);
+    // What publish does next: one pass over each worker's entries.
+    for (uint16_t w : r.workers()) {
+      for (const MatchResult::Entry& e : r.entries(w)) checksum += e.subscriber ^ e.qos;
+    }
+    delivered += r.size();
+    f.qsbr.quiescent(id);
+  }
+  benchmark::DoNotOptimize(checksum);
+  f.qsbr.unregister_thread(id);
+  state.SetItemsProcessed(static_cast<int64_t>(delivered));
+  state.counters["subscribers_per_match"] =
+      benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_MatchBroadcast)->Unit(benchmark::kMillisecond);
+
+// The floor BM_MatchBroadcast is held to: the same N records in one flat array, fed to a
+// MatchResult the way match() feeds it, then finalized and walked the same way.
+void BM_MatchArrayReference(benchmark::State& state) {
+  struct Rec {
+    uint64_t handle;
+    uint32_t sub_id;
+    uint16_t worker;
+    uint8_t qos, flags;
+  };
+  const uint32_t n = fleet().devices;
+  std::vector<Rec> recs(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    recs[i] = Rec{i, 0, static_cast<uint16_t>(i % kFleetWorkers), 1, 0};
+  }
+  std::sort(recs.begin(), recs.end(), [](const Rec& a, const Rec& b) {
+    return a.worker != b.worker ? a.worker < b.worker : a.handle < b.handle;
+  });
+  MatchResult r;
+  uint64_t delivered = 0, checksum = 0;
+  for (auto _ : state) {
+    r.reset();
+    r.begin_run();
+    r.reserve_more(n);
+    for (const Rec& x : recs) r.add(x.worker, x.handle, x.qos, x.flags, x.sub_id);
+    r.finalize(std::nullopt);
+    for (uint16_t w : r.workers()) {
+      for (const MatchResult::Entry& e : r.entries(w)) checksum += e.subscriber ^ e.qos;
+    }
+    delivered += r.size();
+  }
+  benchmark::DoNotOptimize(checksum);
+  state.SetItemsProcessed(static_cast<int64_t>(delivered));
+}
+BENCHMARK(BM_MatchArrayReference)->Unit(benchmark::kMillisecond);
+
+void BM_MatchBroadcastShared(benchmark::State& state) {
+  Fleet& f = fleet();
+  Qsbr::ThreadId id = f.qsbr.register_thread();
+  MatchResult r;
+  uint64_t n = 0;
+  for (auto _ : state) {
+    f.ix.match("fleet/all/jobs", r);
+    r.finalize(std::nullopt);
+    if ((++n & 63) == 0) f.qsbr.quiescent(id);
+  }
+  f.qsbr.unregister_thread(id);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MatchBroadcastShared);
 
 std::atomic<bool> churn_stop{false};
 std::atomic<uint64_t> churn_ops{0};

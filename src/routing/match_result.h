@@ -8,6 +8,7 @@
 // allocates nothing). Spans returned stay valid until the next match() into it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -70,6 +71,12 @@ class MatchResult {
   // For TopicIndex::match(): appends one sorted, duplicate-free run of subscriptions (one
   // node's subscribers, ordered by worker then handle).
   void begin_run() { ++runs_; }
+  // For TopicIndex::match(): room for `n` more add()s (a big section), growing
+  // geometrically so that several big sections in one match still copy O(total).
+  void reserve_more(size_t n) {
+    const size_t need = entries_.size() + n;
+    if (need > entries_.capacity()) entries_.reserve(std::max(need, 2 * entries_.capacity()));
+  }
   void add(uint16_t worker, uint64_t handle, uint8_t qos, uint8_t flags, uint32_t sub_id) {
     entries_.push_back(Entry{handle, qos, flags, worker, sub_id, sub_id != 0 ? 1u : 0u});
   }

@@ -7,31 +7,16 @@
 #include <span>
 
 #include "routing/hamt.h"
+#include "routing/sub_tree.h"
 
 namespace mqttd {
 
 namespace {
 
-// One subscription as a node stores it: 16 bytes.
-struct SubRec {
-  uint64_t handle;
-  uint32_t sub_id;
-  uint16_t worker;
-  uint8_t qos;
-  uint8_t flags;  // MatchResult::kNoLocal | kRetainAsPublished, retain handling << 4
-
-  bool same_key(const SubRec& o) const { return worker == o.worker && handle == o.handle; }
-  bool same(const SubRec& o) const {
-    return same_key(o) && sub_id == o.sub_id && qos == o.qos && flags == o.flags;
-  }
-};
-static_assert(sizeof(SubRec) == 16);
+using subtree::SubRec;
+using subtree::rec_less;
 
 constexpr uint8_t kMatchFlags = MatchResult::kNoLocal | MatchResult::kRetainAsPublished;
-
-bool rec_less(const SubRec& a, const SubRec& b) {
-  return a.worker != b.worker ? a.worker < b.worker : a.handle < b.handle;
-}
 
 SubRec make_rec(uint16_t worker, uint64_t handle, const SubscriptionOptions& o, uint32_t sub_id) {
   uint8_t flags = static_cast<uint8_t>((o.no_local ? MatchResult::kNoLocal : 0) |
@@ -39,6 +24,29 @@ SubRec make_rec(uint16_t worker, uint64_t handle, const SubscriptionOptions& o, 
                                        ((o.retain_handling & 3) << 4));
   return SubRec{handle, sub_id, worker, o.qos, flags};
 }
+
+// One sorted section as stored in a block or a group: `n` records, either inline
+// (`flat`) or in a tree. A tree takes one inline cell, a SubRec whose `handle` holds the
+// root pointer.
+struct Section {
+  const SubRec* flat = nullptr;
+  const subtree::Node* tree = nullptr;
+  uint32_t n = 0;
+
+  uint32_t cells() const { return tree ? 1 : n; }
+  std::span<const SubRec> recs() const { return {flat, n}; }  // REQUIRES: !tree
+
+  static Section at(const SubRec* cells, uint32_t n, bool tree) {
+    if (!tree) return {cells, nullptr, n};
+    const uintptr_t root = static_cast<uintptr_t>(cells->handle);
+    return {nullptr, reinterpret_cast<const subtree::Node*>(root), n};
+  }
+  SubRec* put(SubRec* cells) const {
+    if (tree == nullptr) return std::copy(flat, flat + n, cells);
+    *cells = SubRec{reinterpret_cast<uintptr_t>(tree), 0, 0, 0, 0};
+    return cells + 1;
+  }
+};
 
 }  // namespace
 
@@ -67,45 +75,55 @@ static_assert(sizeof(TopicIndex::Node) == 32 && alignof(TopicIndex::Node) == 8,
               "kids must end the node so that its slots follow it");
 
 // Immutable members of one `$share/<name>/<filter>`, plus a cursor readers advance.
+// Layout: this header, the members' cells (a Section), the name's bytes.
 struct alignas(8) TopicIndex::SharedGroup {
   mutable std::atomic<uint32_t> next{0};  // relaxed: round-robin position, publishes nothing
   uint32_t count = 0;
   uint16_t name_len = 0;
   bool multi = false;  // the filter ends in `#` (lives in the multi section)
+  bool tree = false;   // the members are a tree (one cell)
 
-  SubRec* members() { return reinterpret_cast<SubRec*>(this + 1); }
-  const SubRec* members() const { return reinterpret_cast<const SubRec*>(this + 1); }
+  const SubRec* cells() const { return reinterpret_cast<const SubRec*>(this + 1); }
+  SubRec* cells() { return reinterpret_cast<SubRec*>(this + 1); }
+  Section members() const { return Section::at(cells(), count, tree); }
   std::string_view name() const {
-    return {reinterpret_cast<const char*>(members() + count), name_len};
+    return {reinterpret_cast<const char*>(cells() + members().cells()), name_len};
   }
-  size_t size() const { return bytes(count, name_len); }
-  static size_t bytes(size_t count, size_t name_len) {
-    return sizeof(SharedGroup) + count * sizeof(SubRec) + name_len;
+  size_t size() const { return bytes(members().cells(), name_len); }
+  static size_t bytes(size_t cells, size_t name_len) {
+    return sizeof(SharedGroup) + cells * sizeof(SubRec) + name_len;
   }
 };
 
-// Immutable: n_exact records (filter ends here), n_multi records (<here>/#), n_groups
-// shared-group pointers. Owns nothing: a group outlives a block that is copied, and is
-// retired on its own when replaced.
+// Immutable: the exact section (filter ends here), the multi section (<here>/#), each a
+// Section of n_exact / n_multi records, inline or a tree; then n_groups shared-group
+// pointers. Owns its trees (a copied block shares them with its copy: only the nodes an
+// edit replaces are retired), not its groups: a group outlives a block that is copied,
+// and is retired on its own when replaced.
 struct alignas(8) TopicIndex::SubBlock {
+  enum : uint8_t { kExactTree = 1, kMultiTree = 2 };
   uint32_t n_exact = 0;
   uint32_t n_multi = 0;
   uint32_t n_groups = 0;
-  uint32_t unused = 0;
+  uint8_t trees = 0;  // kExactTree | kMultiTree: that section is a tree
+  uint8_t unused[3] = {};
 
-  const SubRec* recs() const { return reinterpret_cast<const SubRec*>(this + 1); }
-  SubRec* recs() { return reinterpret_cast<SubRec*>(this + 1); }
+  const SubRec* cells() const { return reinterpret_cast<const SubRec*>(this + 1); }
+  SubRec* cells() { return reinterpret_cast<SubRec*>(this + 1); }
+  Section exact() const { return Section::at(cells(), n_exact, trees & kExactTree); }
+  Section multi() const {
+    return Section::at(cells() + exact().cells(), n_multi, trees & kMultiTree);
+  }
+  uint32_t n_cells() const { return exact().cells() + multi().cells(); }
   const SharedGroup* const* groups() const {
-    return reinterpret_cast<const SharedGroup* const*>(recs() + n_exact + n_multi);
+    return reinterpret_cast<const SharedGroup* const*>(cells() + n_cells());
   }
-  const SharedGroup** groups() {
-    return reinterpret_cast<const SharedGroup**>(recs() + n_exact + n_multi);
-  }
-  size_t size() const { return bytes(n_exact + n_multi, n_groups); }
-  static size_t bytes(size_t recs, size_t groups) {
-    return sizeof(SubBlock) + recs * sizeof(SubRec) + groups * sizeof(void*);
+  size_t size() const { return bytes(n_cells(), n_groups); }
+  static size_t bytes(size_t cells, size_t groups) {
+    return sizeof(SubBlock) + cells * sizeof(SubRec) + groups * sizeof(void*);
   }
 };
+static_assert(sizeof(TopicIndex::SubBlock) == 16);
 
 namespace {
 
@@ -116,12 +134,8 @@ using SharedGroup = TopicIndex::SharedGroup;
 
 void free_raw(void* p) { ::operator delete(p); }
 
-std::span<const SubRec> exact_of(const SubBlock* b) {
-  return b ? std::span<const SubRec>(b->recs(), b->n_exact) : std::span<const SubRec>();
-}
-std::span<const SubRec> multi_of(const SubBlock* b) {
-  return b ? std::span<const SubRec>(b->recs() + b->n_exact, b->n_multi) : std::span<const SubRec>();
-}
+Section exact_of(const SubBlock* b) { return b ? b->exact() : Section(); }
+Section multi_of(const SubBlock* b) { return b ? b->multi() : Section(); }
 std::span<const SharedGroup* const> groups_of(const SubBlock* b) {
   return b ? std::span<const SharedGroup* const>(b->groups(), b->n_groups)
            : std::span<const SharedGroup* const>();
@@ -165,6 +179,7 @@ struct TopicIndex::Writer {
   hamt::WriteCtx ctx;
   int64_t nodes = 0;
   int64_t subscriptions = 0;
+  int64_t trees = 0;
 
   explicit Writer(TopicIndex& i) : ix(i) {}
   ~Writer() {
@@ -172,6 +187,7 @@ struct TopicIndex::Writer {
     ix.bytes_.fetch_add(ctx.bytes, std::memory_order_relaxed);
     ix.nodes_.fetch_add(static_cast<uint64_t>(nodes), std::memory_order_relaxed);
     ix.subscriptions_.fetch_add(static_cast<uint64_t>(subscriptions), std::memory_order_relaxed);
+    ix.trees_.fetch_add(static_cast<uint64_t>(trees), std::memory_order_relaxed);
     ix.qsbr_.retire(ctx.retired);
     ix.qsbr_.reclaim();
   }
@@ -204,38 +220,40 @@ struct TopicIndex::Writer {
   }
 
   // A block of the given parts (nullptr when they are all empty).
-  const SubBlock* make_block(std::span<const SubRec> exact, std::span<const SubRec> multi,
+  const SubBlock* make_block(const Section& exact, const Section& multi,
                              std::span<const SharedGroup* const> groups) {
-    if (exact.empty() && multi.empty() && groups.empty()) return nullptr;
-    size_t sz = SubBlock::bytes(exact.size() + multi.size(), groups.size());
+    if (exact.n == 0 && multi.n == 0 && groups.empty()) return nullptr;
+    size_t sz = SubBlock::bytes(exact.cells() + multi.cells(), groups.size());
     SubBlock* b = new (::operator new(sz)) SubBlock;
-    b->n_exact = static_cast<uint32_t>(exact.size());
-    b->n_multi = static_cast<uint32_t>(multi.size());
+    b->n_exact = exact.n;
+    b->n_multi = multi.n;
     b->n_groups = static_cast<uint32_t>(groups.size());
-    std::copy(exact.begin(), exact.end(), b->recs());
-    std::copy(multi.begin(), multi.end(), b->recs() + exact.size());
-    std::copy(groups.begin(), groups.end(), b->groups());
+    b->trees = static_cast<uint8_t>((exact.tree ? SubBlock::kExactTree : 0) |
+                                    (multi.tree ? SubBlock::kMultiTree : 0));
+    SubRec* end = multi.put(exact.put(b->cells()));
+    std::copy(groups.begin(), groups.end(), reinterpret_cast<const SharedGroup**>(end));
     ctx.bytes += static_cast<int64_t>(sz);
     return b;
   }
 
-  const SharedGroup* make_group(std::string_view name, bool multi, std::span<const SubRec> members,
+  const SharedGroup* make_group(std::string_view name, bool multi, const Section& members,
                                 uint32_t next) {
-    size_t sz = SharedGroup::bytes(members.size(), name.size());
+    size_t sz = SharedGroup::bytes(members.cells(), name.size());
     auto* g = new (::operator new(sz)) SharedGroup;
     g->next.store(next, std::memory_order_relaxed);  // relaxed: not yet shared
-    g->count = static_cast<uint32_t>(members.size());
+    g->count = members.n;
     g->name_len = static_cast<uint16_t>(name.size());
     g->multi = multi;
-    std::copy(members.begin(), members.end(), g->members());
-    std::memcpy(reinterpret_cast<char*>(g->members() + g->count), name.data(), name.size());
+    g->tree = members.tree != nullptr;
+    char* end = reinterpret_cast<char*>(members.put(g->cells()));
+    std::memcpy(end, name.data(), name.size());
     ctx.bytes += static_cast<int64_t>(sz);
     return g;
   }
 
   // `sec` with e.rec inserted, replaced or removed, into `out`; false when that changes
   // nothing (an absent key to remove, or the very same subscription again).
-  static bool edit_section(std::span<const SubRec> sec, Edit& e, std::vector<SubRec>& out) {
+  static bool edit_flat(std::span<const SubRec> sec, Edit& e, std::vector<SubRec>& out) {
     auto it = std::lower_bound(sec.begin(), sec.end(), e.rec, rec_less);
     const bool found = it != sec.end() && it->same_key(e.rec);
     e.existed = found;
@@ -246,9 +264,45 @@ struct TopicIndex::Writer {
     return true;
   }
 
+  // `old` under `e`, as `out` (its flat records, if any, in `flat_`, valid until the next
+  // call); false when nothing changes. Picks the representation (the essay): inline up
+  // to flat_max records, a tree above; a tree goes back inline at flat_max / 2.
+  bool edit_section(const Section& old, Edit& e, Section& out) {
+    if (old.tree == nullptr) {
+      if (!edit_flat(old.recs(), e, flat_)) return false;
+      const uint32_t n = static_cast<uint32_t>(flat_.size());
+      if (n > ix.tuning_.flat_max) {
+        out = {nullptr, trees_.build(flat_), n};
+        ++trees;
+      } else {
+        out = {flat_.data(), nullptr, n};
+      }
+      return true;
+    }
+    if (e.kind == Edit::Kind::kSubscribe) {
+      const subtree::Node* t = trees_.upsert(old.tree, e.rec, e.existed);
+      if (t == old.tree) return false;
+      out = {nullptr, t, e.existed ? old.n : old.n + 1};
+      return true;
+    }
+    e.existed = subtree::contains(old.tree, e.rec);
+    if (!e.existed) return false;
+    if (old.n - 1 <= ix.tuning_.flat_max / 2) {
+      std::vector<SubRec> all;
+      subtree::Editor::collect(old.tree, all);
+      edit_flat(all, e, flat_);
+      trees_.retire_all(old.tree);
+      --trees;
+      out = {flat_.data(), nullptr, static_cast<uint32_t>(flat_.size())};
+      return true;
+    }
+    out = {nullptr, trees_.erase(old.tree, e.rec, e.existed), old.n - 1};
+    return true;
+  }
+
   // The block `old` becomes under `e` (`old` itself when nothing changes).
   const SubBlock* edit_block(const SubBlock* old, Edit& e) {
-    std::vector<SubRec> sec;
+    Section sec;
     if (e.group.empty()) {
       if (!edit_section(e.multi ? multi_of(old) : exact_of(old), e, sec)) return old;
       const SubBlock* b = e.multi ? make_block(exact_of(old), sec, groups_of(old))
@@ -261,14 +315,13 @@ struct TopicIndex::Writer {
       return g->multi == e.multi && g->name() == e.group;
     });
     const SharedGroup* replaced = it != groups.end() ? *it : nullptr;
-    std::span<const SubRec> members;
-    if (replaced) members = {replaced->members(), replaced->count};
-    if (!edit_section(members, e, sec)) return old;
-    if (sec.empty()) {
+    if (!edit_section(replaced ? replaced->members() : Section(), e, sec)) return old;
+    if (sec.n == 0) {
       groups.erase(it);
     } else {
       // relaxed: the cursor is a hint; carrying it keeps the rotation going.
-      const SharedGroup* g = make_group(e.group, e.multi, sec, replaced ? replaced->next.load(std::memory_order_relaxed) : 0);
+      const uint32_t next = replaced ? replaced->next.load(std::memory_order_relaxed) : 0;
+      const SharedGroup* g = make_group(e.group, e.multi, sec, next);
       if (replaced) {
         *it = g;
       } else {
@@ -340,10 +393,24 @@ struct TopicIndex::Writer {
   // Scratch for apply() (the Writer lives for one operation).
   std::vector<const Node*> path;
   std::vector<uint32_t> hashes;
+  std::vector<SubRec> flat_;  // a flat section being rebuilt
+  const subtree::Shape shape_{ix.tuning_.leaf_max, ix.tuning_.fanout};
+  subtree::Editor trees_{shape_, ctx};
 };
 
-TopicIndex::TopicIndex(Qsbr& qsbr)
-    : qsbr_(qsbr), seed_((uint64_t{std::random_device{}()} << 32) | std::random_device{}()) {}
+namespace {
+TopicIndex::Tuning clamped(const TopicIndex::Tuning& tuning) {
+  TopicIndex::Tuning t = tuning;
+  t.leaf_max = std::clamp<uint32_t>(t.leaf_max, 4, UINT16_MAX);
+  t.fanout = std::clamp<uint32_t>(t.fanout, 4, UINT16_MAX);
+  return t;
+}
+}  // namespace
+
+TopicIndex::TopicIndex(Qsbr& qsbr, const Tuning& tuning)
+    : qsbr_(qsbr),
+      seed_((uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+      tuning_(clamped(tuning)) {}
 
 TopicIndex::~TopicIndex() {
   // relaxed: REQUIRES no concurrent reader or writer.
@@ -356,7 +423,12 @@ TopicIndex::~TopicIndex() {
     if (n->plus) todo.push_back(n->plus);
     Trie::destroy_below(n->children(), [&](Node* c) { todo.push_back(c); });
     if (const SubBlock* b = n->subs) {
-      for (const SharedGroup* g : groups_of(b)) ::operator delete(const_cast<SharedGroup*>(g));
+      for (const SharedGroup* g : groups_of(b)) {
+        subtree::Editor::destroy(g->members().tree);
+        ::operator delete(const_cast<SharedGroup*>(g));
+      }
+      subtree::Editor::destroy(b->exact().tree);
+      subtree::Editor::destroy(b->multi().tree);
       ::operator delete(const_cast<SubBlock*>(b));
     }
     ::operator delete(const_cast<Node*>(n));
@@ -401,12 +473,8 @@ bool TopicIndex::unsubscribe(std::string_view filter, uint16_t worker, uint64_t 
 }
 
 namespace {
-void emit(std::span<const SubRec> recs, MatchResult& out) {
-  if (recs.empty()) return;
-  out.begin_run();
-  for (const SubRec& r : recs) {
-    out.add(r.worker, r.handle, r.qos, r.flags & kMatchFlags, r.sub_id);
-  }
+void emit_recs(std::span<const SubRec> recs, MatchResult& out) {
+  for (const SubRec& r : recs) out.add(r.worker, r.handle, r.qos, r.flags & kMatchFlags, r.sub_id);
 }
 void emit_groups(const SubBlock* b, bool multi, MatchResult& out) {
   for (const SharedGroup* g : groups_of(b)) {
@@ -414,12 +482,25 @@ void emit_groups(const SubBlock* b, bool multi, MatchResult& out) {
     // relaxed: the cursor only spreads deliveries; it orders nothing. One fetch_add:
     // wait-free, whatever the other readers do.
     uint32_t i = g->next.fetch_add(1, std::memory_order_relaxed) % g->count;
-    const SubRec& r = g->members()[i];
+    const Section m = g->members();
+    const SubRec& r = m.tree ? subtree::select(m.tree, i) : m.flat[i];
     out.begin_run();
     out.add(r.worker, r.handle, r.qos,
             static_cast<uint8_t>((r.flags & MatchResult::kRetainAsPublished) | MatchResult::kShared),
             r.sub_id);
   }
+}
+// One section: one sorted, duplicate-free run. A tree's leaves are visited in key
+// order, so the run is sorted across leaves too.
+void emit(const Section& s, MatchResult& out) {
+  if (s.n == 0) return;
+  out.begin_run();
+  if (s.tree == nullptr) {
+    emit_recs(s.recs(), out);
+    return;
+  }
+  out.reserve_more(s.n);
+  subtree::for_each_leaf(s.tree, [&](std::span<const SubRec> recs) { emit_recs(recs, out); });
 }
 }  // namespace
 
@@ -452,9 +533,10 @@ void TopicIndex::match(std::string_view topic, MatchResult& out) const {
       const SubBlock* b = n->subs;
       if (d == depth) {
         if (b != nullptr) {
-          emit(exact_of(b), out);
+          const Section exact = b->exact(), multi = b->multi();
+          emit(exact, out);
           emit_groups(b, false, out);
-          emit(multi_of(b), out);  // MQTT-4.7.1-2: `sport/#` matches `sport` too
+          emit(multi, out);  // MQTT-4.7.1-2: `sport/#` matches `sport` too
           emit_groups(b, true, out);
         }
         break;
@@ -462,7 +544,8 @@ void TopicIndex::match(std::string_view topic, MatchResult& out) const {
       const bool wild_ok = !(dollar && d == 0);
       if (wild_ok) {
         if (b != nullptr) {
-          emit(multi_of(b), out);
+          const Section multi = b->multi();
+          emit(multi, out);
           emit_groups(b, true, out);
         }
         if (n->plus != nullptr) stack.push_back({n->plus, d + 1});
@@ -472,6 +555,68 @@ void TopicIndex::match(std::string_view topic, MatchResult& out) const {
       if (n == nullptr) break;
     }
   }
+}
+
+namespace {
+
+// One section against the essay's invariants; appends what is wrong to `err`.
+void check_section(const Section& s, const TopicIndex::Tuning& t, const char* what,
+                   std::string& err, uint64_t& trees) {
+  auto fail = [&](const std::string& m) {
+    if (err.empty()) err = std::string(what) + ": " + m;
+  };
+  std::vector<SubRec> collected;
+  std::span<const SubRec> recs;
+  if (s.tree != nullptr) {
+    ++trees;
+    if (s.n <= t.flat_max / 2) fail("a tree of " + std::to_string(s.n) + " should be inline");
+    if (s.n != s.tree->total) fail("count differs from the tree's total");
+    std::string e = subtree::Editor::check(s.tree, subtree::Shape{t.leaf_max, t.fanout});
+    if (!e.empty()) fail(e);
+    subtree::Editor::collect(s.tree, collected);
+    recs = collected;
+  } else {
+    if (s.n > t.flat_max) fail(std::to_string(s.n) + " inline records, over flat_max");
+    recs = s.recs();
+  }
+  if (recs.size() != s.n) fail("count differs from the records held");
+  for (size_t i = 1; i < recs.size(); ++i) {
+    if (!rec_less(recs[i - 1], recs[i])) fail("records out of order or repeated");
+  }
+}
+
+}  // namespace
+
+std::string TopicIndex::test_check() const {
+  // acquire: as in match(); REQUIRES no concurrent writer, so this is the last version.
+  const Node* root = root_.load(std::memory_order_acquire);
+  std::string err;
+  uint64_t subs = 0, trees = 0;
+  std::vector<const Node*> todo;
+  if (root) todo.push_back(root);
+  while (!todo.empty() && err.empty()) {
+    const Node* n = todo.back();
+    todo.pop_back();
+    if (n->plus) todo.push_back(n->plus);
+    Trie::for_each(n->children(), [&](Node* c) { todo.push_back(c); });
+    const SubBlock* b = n->subs;
+    if (b == nullptr) continue;
+    if (b->n_exact == 0 && b->n_multi == 0 && b->n_groups == 0) err = "an empty block is kept";
+    check_section(b->exact(), tuning_, "exact section", err, trees);
+    check_section(b->multi(), tuning_, "multi section", err, trees);
+    subs += b->n_exact + b->n_multi;
+    for (const SharedGroup* g : groups_of(b)) {
+      if (g->count == 0) err = "an empty shared group is kept";
+      check_section(g->members(), tuning_, "shared group", err, trees);
+      subs += g->count;
+    }
+  }
+  // relaxed: REQUIRES no concurrent writer.
+  if (err.empty() && subs != subscriptions_.load(std::memory_order_relaxed)) {
+    err = "subscription counter is off";
+  }
+  if (err.empty() && trees != trees_.load(std::memory_order_relaxed)) err = "tree counter is off";
+  return err;
 }
 
 }  // namespace mqttd

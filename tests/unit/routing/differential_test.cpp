@@ -6,6 +6,11 @@
 // every identifier), no-local applied, one pick per shared group, that pick a member of
 // the group with its own options.
 //
+// Three modes: the broker's layout (small sections, inline), every section a B+-tree of
+// the smallest shape, and a few crowded filters whose sections grow deep trees and
+// cross between the inline and the tree representation both ways. The index's own
+// invariants (TopicIndex::test_check) are walked every 512 operations.
+//
 // The model keeps levels as small integers so that 100,000 x (live subscriptions)
 // reference matches stay cheap in a -O0 sanitizer build; it is checked against the
 // string reference_matches() of routing_test_util.h on a sample of pairs.
@@ -106,18 +111,39 @@ struct Sub {
   std::string full() const { return group < 0 ? filter_text : "$share/g" + std::to_string(group) + "/" + filter_text; }
 };
 
-}  // namespace
+// Filters the concentrated mode draws from: few, mostly wildcards, so that sections
+// grow to hundreds of subscribers and most topics reach some of them.
+const char* const kPool[] = {"#", "+", "a/#", "+/+", "a/+", "+/b/#", "a", "$x/#"};
 
-TEST_CASE("differential: the trie and a brute-force model agree on 100,000 random topics") {
-#if defined(MQTTD_SANITIZE_THREAD) || defined(MQTTD_SANITIZE_ADDRESS)
-  constexpr int kOps = 25000;  // a -O0 sanitizer build runs the model ~30x slower
-#else
-  constexpr int kOps = 100000;
-#endif
-  constexpr size_t kPopulation = 300;  // live subscriptions the model hovers around
+Levels parse(std::string_view f) {
+  Levels l{};
+  for (std::string_view lv : test::split(f)) {
+    int8_t v = lv == "+" ? kPlus : lv == "#" ? kHash : -3;
+    for (int8_t i = 0; i < kNumLevels && v == -3; ++i) {
+      if (lv == kLevels[i]) v = i;
+    }
+    l.v[l.n++] = v;
+  }
+  return l;
+}
+
+struct Mode {
+  TopicIndex::Tuning tuning;
+  int ops;
+  size_t population;  // live subscriptions the model hovers around
+  uint32_t handles;   // per worker
+  bool pooled;        // filters from kPool, else random ones
+  uint32_t share_percent;
+};
+
+// Returns the most sections held as trees at once.
+uint64_t run(const Mode& mode) {
+  const int kOps = mode.ops;
+  const size_t kPopulation = mode.population;
   Rng rng(0x5EEDC0DEull);
   Qsbr qsbr(2);
-  TopicIndex ix(qsbr);
+  TopicIndex ix(qsbr, mode.tuning);
+  uint64_t max_trees = 0;
   std::vector<Sub> subs;
   std::map<std::string, uint32_t> group_ids;  // "g/filter" -> the id all its members use
   MatchResult r;
@@ -136,10 +162,15 @@ TEST_CASE("differential: the trie and a brute-force model agree on 100,000 rando
     } else {
       Sub s;
       s.worker = static_cast<uint16_t>(rng.below(4));
-      s.handle = 1 + rng.below(40);
-      s.group = rng.chance(15) ? static_cast<int>(rng.below(3)) : -1;
-      s.filter = random_filter(rng);
-      s.filter_text = text(s.filter);
+      s.handle = 1 + rng.below(mode.handles);
+      s.group = rng.chance(mode.share_percent) ? static_cast<int>(rng.below(3)) : -1;
+      if (mode.pooled) {
+        s.filter_text = kPool[rng.below(std::size(kPool))];
+        s.filter = parse(s.filter_text);
+      } else {
+        s.filter = random_filter(rng);
+        s.filter_text = text(s.filter);
+      }
       s.o.qos = static_cast<uint8_t>(rng.below(3));
       s.o.no_local = s.group < 0 && rng.chance(20);  // no-local on a shared subscription is refused earlier
       s.o.retain_as_published = rng.chance(30);
@@ -162,12 +193,14 @@ TEST_CASE("differential: the trie and a brute-force model agree on 100,000 rando
       }
     }
     if (op % 64 == 0) CHECK(ix.counters().subscriptions == subs.size());
+    if (op % 512 == 0) CHECK(ix.test_check() == "");
+    max_trees = std::max(max_trees, ix.counters().trees);
 
     // ---- one topic ------------------------------------------------------------------
     const Levels topic = random_topic(rng);
     const std::string topic_text = text(topic);
     std::optional<SubscriberKey> publisher;
-    if (rng.chance(50)) publisher = SubscriberKey{static_cast<uint16_t>(rng.below(4)), 1 + rng.below(40)};
+    if (rng.chance(50)) publisher = SubscriberKey{static_cast<uint16_t>(rng.below(4)), 1 + rng.below(mode.handles)};
 
     // The model: plain subscriptions merged per subscriber; shared ones per group id.
     std::vector<Hit> want;
@@ -255,6 +288,33 @@ TEST_CASE("differential: the trie and a brute-force model agree on 100,000 rando
   CHECK(ix.counters().subscriptions == 0);
   CHECK(ix.counters().nodes == 0);
   CHECK(ix.counters().bytes == 0);
+  CHECK(ix.counters().trees == 0);
   qsbr.reclaim();
   CHECK(qsbr.pending() == 0);
+  return max_trees;
+}
+
+#if defined(MQTTD_SANITIZE_THREAD) || defined(MQTTD_SANITIZE_ADDRESS)
+constexpr int kScale = 4;  // a -O0 sanitizer build runs the model ~30x slower
+#else
+constexpr int kScale = 1;
+#endif
+
+}  // namespace
+
+TEST_CASE("differential: the trie and a brute-force model agree on 100,000 random topics") {
+  // The broker's layout: sections this small stay inline.
+  run(Mode{TopicIndex::kDefaultTuning, 100000 / kScale, 300, 40, false, 15});
+}
+
+TEST_CASE("differential: every section a tree of the smallest shape") {
+  // flat_max 0: each section and group, from its first subscriber, is a B+-tree of
+  // leaves of 4 and nodes of 4, created and destroyed as sections come and go.
+  CHECK(run(Mode{{0, 4, 4}, 40000 / kScale, 300, 40, false, 15}) > 50);
+}
+
+TEST_CASE("differential: a few crowded filters, deep trees, inline <-> tree switches") {
+  // ~800 subscriptions on 8 filters: sections of ~70 (trees of height 3-4 at this shape)
+  // and shared groups of ~10, crossing flat_max (8) and flat_max / 2 both ways.
+  CHECK(run(Mode{{8, 4, 4}, 12000 / kScale, 800, 100, true, 30}) >= 8);
 }

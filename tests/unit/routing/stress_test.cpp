@@ -18,7 +18,9 @@
 //    member of the group in S(k), with that member's options.
 // Identifiers encode (filter, group), so each entry says which subscriptions it stands for.
 //
-// Duration: MQTTD_STRESS_SECONDS, else 1.5 s, or 5 s in a sanitizer build.
+// Run twice: with the broker's layout (sections inline) and with every section of more
+// than two records a B+-tree of the smallest shape.
+// Duration: MQTTD_STRESS_SECONDS, else 1.5 s, or 5 s in a sanitizer build, per run.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -39,7 +41,7 @@ namespace {
 
 constexpr int kWriters = 2;
 constexpr int kReaders = 3;
-constexpr int kHandles = 3;  // per writer, on workers 0..2
+constexpr int kHandles = 16;  // per writer, on workers 0..15
 constexpr int kGroups = 3;   // 0: plain; 1, 2: the writer's share groups
 
 const std::vector<std::string> kFilters = {
@@ -59,6 +61,7 @@ struct Op {
 };
 
 uint32_t sub_id(int f, int g) { return 1 + static_cast<uint32_t>(f * kGroups + g); }
+static_assert(kHandles <= 16, "handle_of() gives each writer 16 handles");
 uint64_t handle_of(int writer, int j) { return static_cast<uint64_t>(writer * 16 + j + 1); }
 std::string full_filter(int writer, int f, int g) {
   if (g == 0) return kFilters[f];
@@ -137,9 +140,8 @@ double stress_seconds() {
 #endif
 }
 
-}  // namespace
-
-TEST_CASE("stress: concurrent subscribe/unsubscribe/match results are sequentially explainable") {
+// Returns how many sections were trees when the writers stopped.
+uint64_t run_stress(const TopicIndex::Tuning& tuning) {
   for (size_t t = 0; t < kTopics.size(); ++t) {
     for (int f = 0; f < kF; ++f) matches[t][f] = test::reference_matches(kFilters[f], kTopics[t]);
   }
@@ -147,7 +149,7 @@ TEST_CASE("stress: concurrent subscribe/unsubscribe/match results are sequential
   REQUIRE(kTopics.size() <= 16);
 
   Qsbr qsbr(kReaders + 1);
-  TopicIndex ix(qsbr);
+  TopicIndex ix(qsbr, tuning);
   std::vector<Writer> writers(kWriters);
   constexpr size_t kLogCap = 1 << 22;
   for (Writer& w : writers) w.log.resize(kLogCap);
@@ -262,6 +264,8 @@ TEST_CASE("stress: concurrent subscribe/unsubscribe/match results are sequential
   CHECK(matches_done.load() > 1000);
   CHECK(inflight_matches.load() > 0);
 
+  const uint64_t trees = ix.counters().trees;
+  CHECK(ix.test_check() == "");
   // The index ends as the writers left it.
   uint64_t live = 0;
   for (int w = 0; w < kWriters; ++w) {
@@ -280,6 +284,21 @@ TEST_CASE("stress: concurrent subscribe/unsubscribe/match results are sequential
   CHECK(live > 0);
   CHECK(ix.counters().subscriptions == 0);
   CHECK(ix.counters().nodes == 0);
+  CHECK(ix.counters().trees == 0);
   qsbr.reclaim();
   CHECK(qsbr.pending() == 0);
+  return trees;
+}
+
+}  // namespace
+
+TEST_CASE("stress: concurrent subscribe/unsubscribe/match results are sequentially explainable") {
+  run_stress(TopicIndex::kDefaultTuning);
+}
+
+TEST_CASE("stress: the same with sections as B+-trees of the smallest shape") {
+  // Beyond 2 records a section (up to 32) or group (up to 16) is a tree of leaves of 4
+  // and nodes of 4, back inline at 1: splits, merges, root changes and representation
+  // switches all race with the readers.
+  CHECK(run_stress(TopicIndex::Tuning{2, 4, 4}) > 20);
 }
