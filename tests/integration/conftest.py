@@ -98,10 +98,16 @@ class Broker:
         self.proc = subprocess.Popen([MQTTD_BIN, "--config", self.config_path] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         if wait:
-            host, port = self.listeners[0]
-            if not wait_port(port, host if host not in ("0.0.0.0", "::") else "127.0.0.1"):
-                self.proc.kill()
-                raise RuntimeError("mqttd did not start listening:\n" + self.read_log())
+            # Every listener, and the HTTP endpoint when enabled: each worker opens its
+            # own sockets, so the first port accepting does not mean the others do.
+            ports = list(self.listeners)
+            if self.http and self.http.get("enabled", True) and "port" in self.http:
+                ports.append((self.http.get("bind", "127.0.0.1"), self.http["port"]))
+            for host, port in ports:
+                if not wait_port(port, host if host not in ("0.0.0.0", "::") else "127.0.0.1"):
+                    self.proc.kill()
+                    raise RuntimeError("mqttd did not start listening on %s:%d:\n%s"
+                                       % (host, port, self.read_log()))
         return self
 
     def read_log(self):
