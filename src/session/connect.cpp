@@ -187,7 +187,8 @@ void SessionHandler::handle_connect(Connection& c, const Frame& frame) {
   if (!s) return;
   setup_connection(*s, c, p);
   send_connack(c, *s, p, present, assigned);
-  LOG_DEBUG("connection %u: client '%s' connected (v%d, session %s)", c.slot, s->client_id.c_str(),
+  LOG_DEBUG("connection %u: client '%.*s' connected (v%d, session %s)", c.slot,
+            static_cast<int>(s->client_id.view().size()), s->client_id.view().data(),
             static_cast<int>(p.version), present ? "resumed" : "new");
   stats_.connects.add();
   if (present) resend_inflight(*s);
@@ -221,11 +222,11 @@ Session* SessionHandler::attach_session(Connection& c, const Connect& p, bool& p
       if (s->conn) takeover_local(*s, true);
     } else {
       s = sessions_.create();
-      s->client_id.assign(id);
+      s->client_id = ClientId(id);
       stats_.sessions.add();
     }
     SessionLocation mine{static_cast<uint16_t>(w_.id()), s->handle};
-    if (b_.registry().compare_and_set(id, expected, mine)) {
+    if (b_.registry().compare_and_set(s->client_id, expected, mine)) {
       if (old && s != old) {
         // Clean start over a session of ours: it ends now (its will goes out).
         if (old->conn) takeover_local(*old, false);
@@ -425,7 +426,7 @@ void SessionHandler::end_session(Session& s) {
   }
   w_.timers().cancel(s.timer);
   remove_all_subscriptions(s);
-  b_.registry().erase_if(s.client_id, SessionLocation{static_cast<uint16_t>(w_.id()), s.handle});
+  b_.registry().erase_if(s.client_id.view(), SessionLocation{static_cast<uint16_t>(w_.id()), s.handle});
   stats_.sessions.sub();
   sessions_.destroy(&s);
 }

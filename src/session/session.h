@@ -16,6 +16,7 @@
 #include "net/timer_wheel.h"
 #include "routing/subscription.h"
 #include "session/inflight.h"
+#include "session/registry.h"
 
 namespace mqttd {
 
@@ -58,7 +59,7 @@ struct SessionFlows {
 struct Session {
   uint64_t handle = 0;
   Connection* conn = nullptr;  // null while offline
-  std::string client_id;
+  ClientId client_id;  // shared with its registry entry (session/registry.h)
   uint8_t version = 4;           // of the current / last connection
   bool request_problem_info = true;
   bool connect_expiry_zero = true;  // the CONNECT asked for Session Expiry 0 (MQTT-3.14.2-2)
