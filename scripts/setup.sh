@@ -9,7 +9,7 @@ packages=(
   g++ meson ninja-build pkg-config cmake
   liburing-dev libmimalloc-dev libconcurrentqueue-dev libtomlplusplus-dev
   doctest-dev libbenchmark-dev
-  python3 python3-paho-mqtt python3-pytest python3-yaml
+  python3 python3-paho-mqtt python3-pytest python3-yaml python3-seccomp
   mosquitto mosquitto-clients gnuplot-nox procps iproute2
 )
 if [[ "${1:-}" == "--dev" ]]; then

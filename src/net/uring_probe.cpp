@@ -109,8 +109,8 @@ std::string UringSupport::refusal() const {
   if (setup_errno == EPERM || setup_errno == EACCES) {
     return "io_uring is blocked (io_uring_setup: " + std::string(std::strerror(setup_errno)) +
            "): a container seccomp profile or the sysctl kernel.io_uring_disabled forbids it; "
-           "run mqttd with deploy/kubernetes/seccomp-mqttd.json (or --security-opt "
-           "seccomp=unconfined) and set kernel.io_uring_disabled=0";
+           "run mqttd with the profile deploy/kubernetes/seccomp/mqttd-seccomp.json (or "
+           "--security-opt seccomp=unconfined) and set kernel.io_uring_disabled=0";
   }
   if (setup_errno == ENOSYS) {
     return "io_uring is not available in this kernel (io_uring_setup: ENOSYS); mqttd needs "

@@ -66,7 +66,8 @@ class Broker:
     """One mqttd process. `settings` are top-level config keys; `listeners` a list of
     (bind, port); `http` a dict for [http] (disabled unless given)."""
 
-    def __init__(self, settings=None, listeners=None, http=None, args=None, workers=2):
+    def __init__(self, settings=None, listeners=None, http=None, args=None, workers=2,
+                 wrapper=None):
         self.tmp = tempfile.mkdtemp(prefix="mqttd-test-")
         self.port = free_port()
         self.listeners = listeners or [("127.0.0.1", self.port)]
@@ -76,6 +77,7 @@ class Broker:
         self.settings.update(settings or {})
         self.http = http
         self.args = args or []
+        self.wrapper = wrapper or []  # a command that execs mqttd (e.g. under seccomp)
         self.config_path = os.path.join(self.tmp, "mqttd.toml")
         self.log_path = os.path.join(self.tmp, "mqttd.log")
         self.proc = None
@@ -95,7 +97,7 @@ class Broker:
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([MQTTD_BIN, "--config", self.config_path] + self.args,
+        self.proc = subprocess.Popen(self.wrapper + [MQTTD_BIN, "--config", self.config_path] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         if wait:
             # Every listener, and the HTTP endpoint when enabled: each worker opens its

@@ -20,7 +20,10 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import MQTTD_BIN, SOURCE_ROOT
+import urllib.request
+
+import mqtt_raw as raw
+from conftest import MQTTD_BIN, SOURCE_ROOT, free_port
 
 DEPLOY = os.path.join(SOURCE_ROOT, "deploy")
 K8S = os.path.join(DEPLOY, "kubernetes")
@@ -494,3 +497,41 @@ def test_configmap_passes_check_config():
         pytest.skip("this mqttd does not accept the [http] section yet (%s); everything else "
                     "in the ConfigMap passes --check-config" % r.stderr.strip())
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+RUN_WITH_PROFILE = os.path.join(K8S, "seccomp", "run-with-profile.py")
+
+
+def test_mqttd_serves_under_its_seccomp_profile(make_broker):
+    """The shipped profile allows everything mqttd does: start-up, accepting, MQTT traffic
+    across workers, the HTTP endpoint, and a clean SIGTERM exit (checked by make_broker)."""
+    hport = free_port()
+    b = make_broker(wrapper=["/usr/bin/python3", RUN_WITH_PROFILE, SECCOMP, "--"],
+                    http={"enabled": True, "bind": "127.0.0.1", "port": hport})
+    b.host = "127.0.0.1"
+    sub = raw.Client(b, "under-seccomp-sub", 5)
+    sub.sub("seccomp/t", 1)
+    raw.Client(b, "under-seccomp-pub", 4).pub("seccomp/t", b"allowed", qos=1)
+    assert sub.recv()["payload"] == b"allowed"
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hport, timeout=5) as r:
+        assert b"mqttd_connections" in r.read()
+    assert "ERROR" not in b.read_log() and " E " not in b.read_log()
+
+
+def test_io_uring_blocked_by_seccomp_is_one_sentence_and_exit_1(tmp_path):
+    """A container runtime's default profile denies io_uring: mqttd says so in one sentence
+    that names the cause and the fix, and exits 1."""
+    with open(SECCOMP) as f:
+        profile = json.load(f)
+    blocked = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
+    for rule in profile["syscalls"]:
+        rule["names"] = [n for n in rule["names"] if n not in blocked]
+    path = tmp_path / "no-io-uring.json"
+    path.write_text(json.dumps(profile))
+    r = subprocess.run(["/usr/bin/python3", RUN_WITH_PROFILE, str(path), "--", MQTTD_BIN,
+                        "--port", str(free_port())], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "io_uring is blocked" in lines[0] and "seccomp" in lines[0]
+    assert "deploy/kubernetes/seccomp/mqttd-seccomp.json" in lines[0]
