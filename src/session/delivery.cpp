@@ -115,15 +115,22 @@ size_t SessionHandler::window(const Session& s) const {
   return std::min<size_t>(s.client_receive_max, cfg_.max_inflight);
 }
 
+// Onward delivery of a message that was just routed (or found retained) starts here. A
+// connected subscriber that can take it now gets it even when its Message Expiry
+// Interval has run out meanwhile, with an interval of 0 (MQTT-3.3.2-5 deletes only copies
+// whose onward delivery has not started; an interval of 0 thus reaches exactly the
+// subscribers connected at the time, as with Mosquitto and EMQX). Expired messages are
+// never queued.
 void SessionHandler::deliver(Session& s, const MessageRef& m, uint8_t qos, bool retain,
                              std::span<const uint32_t> ids) {
-  if (m->expiry_at_ms() != 0 && m->expiry_at_ms() <= w_.now_ms()) {
-    stats_.dropped_expired.add();
-    return;
-  }
+  const bool expired = m->expiry_at_ms() != 0 && m->expiry_at_ms() <= w_.now_ms();
   if (!s.conn) {
     // Offline: persistent sessions keep QoS 1/2 (MQTT-3.1.2-5); QoS 0 is not queued.
-    if (qos > 0) enqueue(s, m, qos, retain, ids);
+    if (qos > 0 && !expired) {
+      enqueue(s, m, qos, retain, ids);
+    } else if (expired) {
+      stats_.dropped_expired.add();
+    }
     return;
   }
   if (qos == 0) {
@@ -133,7 +140,11 @@ void SessionHandler::deliver(Session& s, const MessageRef& m, uint8_t qos, bool 
   SessionFlows& f = s.f();
   const InflightQueue& fl = f.inflight;
   if (fl.size() - fl.owed() >= window(s) || fl.owed() || !f.pending.empty()) {
-    enqueue(s, m, qos, retain, ids);  // keeps order behind what already waits
+    if (expired) {
+      stats_.dropped_expired.add();
+    } else {
+      enqueue(s, m, qos, retain, ids);  // keeps order behind what already waits
+    }
     return;
   }
   uint16_t id = next_packet_id(s);

@@ -318,3 +318,30 @@ def test_no_matching_subscribers_reason(start):
     assert pub.pub(topic, b"z", qos=2) == 0x00
     if getattr(b, "is_mqttd", False):
         assert pub.pub(b.ns + "nobody", b"x", qos=1) == 0x10
+
+
+def test_message_expiry_zero_reaches_connected_subscribers_only(start):
+    """5.0 MQTT-3.3.2-5/-6 with an interval of 0: onward delivery to a subscriber that is
+    connected starts at once, so it gets the message (interval 0); an offline persistent
+    session does not get a copy queued, and it is not kept as retained (Mosquitto and EMQX
+    behave the same)."""
+    b = start(workers=4)
+    topic = b.ns + "zero/t"
+    live = [Client(b, b.ns + "live%d" % i, 5) for i in range(4)]  # spread over workers
+    for c in live:
+        c.sub(topic, 1)
+    away = Client(b, b.ns + "away", 5, clean=False, properties=[raw.p_u32(raw.SESSION_EXPIRY, 60)])
+    away.sub(topic, 1)
+    away.bye()
+    Client(b, b.ns + "pub", 5).pub(topic, b"now or never", qos=1, retain=True,
+                                   properties=[raw.p_u32(raw.MESSAGE_EXPIRY, 0)])
+    for c in live:
+        m = c.recv()
+        assert m["payload"] == b"now or never"
+        assert m["props"][raw.MESSAGE_EXPIRY] == 0
+    away = Client(b, b.ns + "away", 5, clean=False, properties=[raw.p_u32(raw.SESSION_EXPIRY, 60)])
+    assert away.present is True
+    assert away.quiet(0.5) == []
+    late = Client(b, b.ns + "late", 5)
+    late.sub(topic, 1)
+    assert late.quiet(0.5) == []
