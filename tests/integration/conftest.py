@@ -198,3 +198,12 @@ def pytest_runtest_makereport(item, call):
 def run_mqttd(*args, timeout=10):
     """Runs mqttd to completion (for start-up checks); returns CompletedProcess."""
     return subprocess.run([MQTTD_BIN] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def start(request):
+    """start(settings=None, workers=2, mqttd_only=False) -> a broker for session tests:
+    mqttd through make_broker, or the broker named by MQTTD_TEST_AGAINST (see
+    mqtt_raw._session_broker)."""
+    import mqtt_raw
+    return mqtt_raw._session_broker(request)

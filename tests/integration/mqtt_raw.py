@@ -536,6 +536,13 @@ class ExternalBroker:
         self.port = int(port)
 
 
+def persistent(version, expiry=300):
+    """Client() arguments for a session that outlives its connection."""
+    if version == 5:
+        return {"clean": False, "properties": [p_u32(SESSION_EXPIRY, expiry)]}
+    return {"clean": False}
+
+
 def _session_broker(request):
     """Backs the `target` fixture: start_target(settings=None, workers=2, mqttd_only=False)
     starts mqttd through conftest's make_broker, or, with MQTTD_TEST_AGAINST=host:port,

@@ -19,20 +19,9 @@ import pytest
 
 import mqtt_raw as raw
 from conftest import free_port
-from mqtt_raw import Client
+from mqtt_raw import Client, persistent
 
 NO_LOCAL = 0x04
-
-
-@pytest.fixture
-def start(request):
-    return raw._session_broker(request)
-
-
-def persistent(version, expiry=300):
-    if version == 5:
-        return {"clean": False, "properties": [raw.p_u32(raw.SESSION_EXPIRY, expiry)]}
-    return {"clean": False}
 
 
 def fast_read_packets(sock, want, timeout):

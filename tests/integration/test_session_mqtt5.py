@@ -6,15 +6,8 @@ Statement ids: "5.0" = MQTT 5.0 (OASIS)."""
 
 import time
 
-import pytest
-
 import mqtt_raw as raw
 from mqtt_raw import Client
-
-
-@pytest.fixture
-def start(request):
-    return raw._session_broker(request)
 
 
 def alias(n):

@@ -12,18 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 import mqtt_raw as raw
-from mqtt_raw import Client
-
-
-@pytest.fixture
-def start(request):
-    return raw._session_broker(request)
-
-
-def persistent(version, expiry=300):
-    if version == 5:
-        return {"clean": False, "properties": [raw.p_u32(raw.SESSION_EXPIRY, expiry)]}
-    return {"clean": False}
+from mqtt_raw import Client, persistent
 
 
 @pytest.mark.parametrize("version", [4, 5])

@@ -14,11 +14,6 @@ import mqtt_raw as raw
 from mqtt_raw import Client
 
 
-@pytest.fixture
-def start(request):
-    return raw._session_broker(request)
-
-
 @pytest.mark.parametrize("version", [4, 5])
 def test_retained_delivered_on_subscribe_with_retain_flag(start, version):
     """3.1.1 MQTT-3.3.1-5 / 5.0 MQTT-3.3.1-5 (stored), 3.1.1 MQTT-3.3.1-8 / 5.0 3.3.1.3 and

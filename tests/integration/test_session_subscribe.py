@@ -19,11 +19,6 @@ def rh(n):
     return n << 4
 
 
-@pytest.fixture
-def start(request):
-    return raw._session_broker(request)
-
-
 @pytest.mark.parametrize("version", [4, 5])
 def test_suback_has_one_code_per_filter_in_order(start, version):
     """3.1.1 MQTT-3.8.4-1, -2 (SUBACK, same packet id), MQTT-3.8.4-5 / 5.0 MQTT-3.8.4-6

@@ -7,17 +7,10 @@ Mosquitto's. Statement ids: "3.1.1" = MQTT 3.1.1, "5.0" = MQTT 5.0 (OASIS)."""
 import re
 import time
 
-import pytest
-
 import mqtt_raw as raw
 from mqtt_raw import Client
 
 SYS = {"sys_interval": 1}
-
-
-@pytest.fixture
-def start(request):
-    return raw._session_broker(request)
 
 
 def latest(c, topic, seconds):
