@@ -68,6 +68,8 @@ struct Connection {
   void* session = nullptr;  // the session layer's state (it owns it); kMoving: a MoveState
 
   bool has(uint8_t f) const { return (flags & f) != 0; }
+  // (slot, generation): names this connection safely across turns (Worker::connection).
+  uint64_t ref() const { return (static_cast<uint64_t>(slot) << 32) | gen; }
   bool closing() const { return state == ConnState::kClosing; }
 };
 // One mimalloc size class: a million idle connections cost 128 MB here.

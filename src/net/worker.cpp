@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,7 +11,6 @@
 #include "mqttd/encode.h"
 #include "net/engine.h"
 #include "net/listener.h"
-#include "net/uring_compat.h"
 
 namespace mqttd {
 namespace {
@@ -23,28 +21,6 @@ constexpr uint32_t kCqEntries = 16384;
 constexpr uint64_t kFlushDeadlineMs = 5000;  // close_after_flush gives up after this
 constexpr uint64_t kStopDeadlineMs = 4000;   // shutdown forces the rest closed after this
 constexpr size_t kSendPoolMax = 256;
-// Back-pressure watermarks for another worker's inbox, in items (32 bytes each, plus the
-// messages they reference): held receives resume below kInboxLowWater.
-constexpr size_t kInboxHighWater = 65536;
-constexpr size_t kInboxLowWater = 16384;
-// Held receive completions replayed per loop turn, so a replay cannot post without limit
-// before the next congestion check.
-constexpr size_t kReplayPerTurn = 256;
-// Inbox items handled per loop turn at most (see drain_inbox).
-constexpr size_t kInboxDrainPerTurn = 16384;
-
-uint64_t pack_ref(const Connection& c) { return (static_cast<uint64_t>(c.slot) << 32) | c.gen; }
-
-}  // namespace
-
-// The bytes that travel with a moved connection; owned by whichever worker holds it.
-struct MoveState {
-  int target = -1;
-  std::vector<uint8_t> bytes;
-};
-
-namespace {
-
 }  // namespace
 
 const char* close_cause_name(CloseCause cause) {
@@ -205,14 +181,6 @@ void Worker::start_connection(uint32_t slot, ConnState state) {
   LOG_DEBUG("connection %u: started%s", slot, state == ConnState::kRefusing ? " (to refuse)" : "");
 }
 
-void Worker::handoff(uint32_t slot, int target) {
-  io_uring_sqe* sqe = get_sqe();
-  uring::prep_msg_ring_fd(sqe, engine_.shared(target).ring_fd, static_cast<int>(slot),
-                          static_cast<int>(IORING_FILE_INDEX_ALLOC), Tag{Op::kHandoffIn, 0, 0}.pack(), 0);
-  io_uring_sqe_set_data64(sqe, Tag{Op::kHandoffOut, slot, 0}.pack());
-  ++in_transit_;
-}
-
 Connection* Worker::connection(uint32_t slot, uint32_t gen) const {
   if (slot >= conns_.size()) return nullptr;
   Connection* c = conns_[slot];
@@ -301,21 +269,6 @@ void Worker::on_accept(uint32_t index, const io_uring_cqe* cqe) {
   start_connection(slot, ConnState::kAwaitConnect);
 }
 
-void Worker::on_handoff_out(uint32_t slot, int res) {
-  --in_transit_;
-  if (res >= 0) {
-    // The target installed its own reference; ours goes.
-    io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_close_direct(sqe, slot);
-    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-    io_uring_sqe_set_data64(sqe, Tag{Op::kClose, slot, 0}.pack());
-    stats().handed_off.add();
-    return;
-  }
-  // The target filled up meanwhile: keep it if we have room now, else refuse it here.
-  start_connection(slot, live_ < cap_ ? ConnState::kAwaitConnect : ConnState::kRefusing);
-}
-
 void Worker::dispatch_recv(uint32_t slot, uint32_t gen, int res, uint32_t flags) {
   if (Connection* c = connection(slot, gen)) {
     on_recv(*c, res, flags);
@@ -344,7 +297,7 @@ void Worker::on_recv(Connection& c, int res, uint32_t flags) {
     maybe_free(c);
   } else if (res > 0 || res == -ENOBUFS) {
     // The kernel ended the multishot (buffers ran out): re-arm once buffers are back.
-    rearm_.push_back(pack_ref(c));
+    rearm_.push_back(c.ref());
   } else if (res == 0) {
     close(c, CloseCause::kPeerClosed);
   } else {
@@ -467,95 +420,6 @@ void Worker::submit_send(Connection& c) {
   c.flags |= Connection::kSendInFlight;
 }
 
-// --- moving a connection to another worker ----------------------------------------------
-
-void Worker::move_connection(Connection& c, int target, std::vector<uint8_t> bytes) {
-  auto* m = new MoveState{target, std::move(bytes)};
-  c.state = ConnState::kMoving;
-  c.session = m;
-  c.reader.reset();
-  timers_.cancel(c.timer);
-  if (c.has(Connection::kRecvArmed)) {
-    // Bytes the kernel still delivers before the cancel lands are added to the move;
-    // finish_move() runs on the final receive completion.
-    cancel(Tag{Op::kRecv, c.slot, c.gen});
-  }
-  // consume() calls finish_move() once it has added the rest of the current buffer.
-}
-
-void Worker::finish_move(Connection& c) {
-  auto* m = static_cast<MoveState*>(c.session);
-  if (c.has(Connection::kSendInFlight)) return;  // on_send finishes it
-  io_uring_sqe* sqe = get_sqe();
-  uring::prep_msg_ring_fd(sqe, engine_.shared(m->target).ring_fd, static_cast<int>(c.slot),
-                          static_cast<int>(IORING_FILE_INDEX_ALLOC), Tag::pack_ptr(Op::kMoveIn, m), 0);
-  uring::handed_to_ring(m);  // after our last access: the target owns it once delivered
-  io_uring_sqe_set_data64(sqe, Tag{Op::kMoveOut, c.slot, c.gen}.pack());
-  c.flags |= Connection::kMoveSent;
-  ++in_transit_;
-}
-
-void Worker::on_move_out(Connection& c, int res) {
-  --in_transit_;
-  auto* m = static_cast<MoveState*>(c.session);
-  c.flags &= static_cast<uint8_t>(~Connection::kMoveSent);
-  if (res >= 0) {
-    // The target owns the descriptor and the MoveState now.
-    c.session = nullptr;
-    c.flags |= Connection::kTornDown;
-    c.out.clear();
-    release_slot(c);
-    return;
-  }
-  // The target could not take it (full, or stopping): refuse the client here.
-  LOG_WARN("moving connection %u to worker %d failed: %s; refusing it", c.slot, m->target,
-           std::strerror(-res));
-  std::vector<uint8_t> bytes = std::move(m->bytes);
-  delete m;
-  c.session = nullptr;
-  c.state = ConnState::kRefusing;
-  consume(c, bytes.data(), bytes.size());
-  if (!c.closing()) close(c, CloseCause::kRefused);
-}
-
-void Worker::on_move_in(int slot, void* state) {
-  auto* m = static_cast<MoveState*>(state);
-  uring::received_from_ring(m);
-  if (slot < 0) {  // cannot happen: the sender sees the failure and keeps the MoveState
-    return;
-  }
-  start_connection(static_cast<uint32_t>(slot), ConnState::kAwaitConnect);
-  stats().accepted.sub();  // not a new client: moved here
-  Connection* c = conns_[static_cast<uint32_t>(slot)];
-  if (!m || !c) {
-    delete m;
-    return;
-  }
-  // Not consumed yet: bytes that reached our other connections before this move was sent
-  // (a DISCONNECT on the connection this client is replacing) may still be in the
-  // kernel's deferred work, which runs after MSG_RING's; two more reaps let them land
-  // first. Bytes of the moved connection itself wait behind its moved bytes (held).
-  c->flags |= Connection::kThrottled;
-  moved_in_.push_back(MovedIn{pack_ref(*c), m, 2});
-}
-
-// Consumes the moved bytes of connections moved here two reaps ago (see on_move_in).
-void Worker::settle_moves() {
-  for (size_t i = 0; i < moved_in_.size();) {
-    MovedIn& mv = moved_in_[i];
-    if (--mv.reaps > 0 && !stopping_) {
-      ++i;
-      continue;
-    }
-    std::unique_ptr<MoveState> m(mv.state);
-    Connection* c = connection(static_cast<uint32_t>(mv.ref >> 32), static_cast<uint32_t>(mv.ref));
-    moved_in_.erase(moved_in_.begin() + static_cast<std::ptrdiff_t>(i));
-    if (!c) continue;
-    if (c->held == 0) c->flags &= static_cast<uint8_t>(~Connection::kThrottled);
-    consume(*c, m->bytes.data(), m->bytes.size());
-  }
-}
-
 // --- connection control (handler API) ----------------------------------------------------
 
 void Worker::accept_connect(Connection& c, uint16_t keep_alive) {
@@ -572,7 +436,7 @@ void Worker::accept_connect(Connection& c, uint16_t keep_alive) {
 void Worker::send(Connection& c) {
   if (c.has(Connection::kDirty)) return;
   c.flags |= Connection::kDirty;
-  dirty_.push_back(pack_ref(c));
+  dirty_.push_back(c.ref());
 }
 
 void Worker::end_for_mqtt(Connection& c, CloseCause cause) {
@@ -712,130 +576,11 @@ void Worker::fire_timer(Timer& t, void* self) {
   }
 }
 
-// --- cross-worker ------------------------------------------------------------------------
-
-void Worker::post(int target, const InboxItem& item) {
-  auto& box = outbox_[static_cast<size_t>(target)];
-  if (box.empty()) outbox_targets_.push_back(target);
-  box.push_back(item);
-  // One turn can carry a whole buffer ring of publishes, each fanned out to many
-  // subscribers: hold the rest of this batch's receives once a target has this much
-  // coming in one turn, not only when its inbox is found full at the end of the turn.
-  if (target == id_) return;
-  if (box.size() == kInboxHighWater / 4) mark_congested(target);
-  if (consuming_ && !consuming_->has(Connection::kThrottled) && congested() &&
-      std::find(congested_.begin(), congested_.end(), target) != congested_.end()) {
-    throttle(*consuming_);
-  }
-}
-
-// `c` publishes into a congested worker: its next receive completions wait.
-void Worker::throttle(Connection& c) {
-  c.flags |= Connection::kThrottled;
-  throttled_.push_back(pack_ref(c));
-}
-
-void Worker::hold(Connection& c, const io_uring_cqe* cqe) {
-  held_.push_back(HeldRecv{c.slot, c.gen, cqe->res, cqe->flags});
-  ++c.held;
-  // Bytes arrived: the client is alive even if we do not read them yet (keep-alive).
-  if (cqe->res > 0) c.last_rx_tick = static_cast<uint32_t>(ms_to_tick(now_ms_));
-  stats().recv_held.add();
-}
-
-void Worker::mark_congested(int target) {
-  if (std::find(congested_.begin(), congested_.end(), target) != congested_.end()) return;
-  if (congested_.empty()) LOG_DEBUG("worker %d cannot keep up: holding receives", target);
-  congested_.push_back(target);
-}
-
-bool Worker::flush_posts() {
-  bool to_self = false;
-  for (int target : outbox_targets_) {
-    auto& box = outbox_[static_cast<size_t>(target)];
-    WorkerShared& to = engine_.shared(target);
-    bool wake = to.inbox.post_bulk(id_, box.data(), box.size());
-    if (target != id_ && to.inbox.approx_size() > kInboxHighWater) mark_congested(target);
-    if (wake && target != id_) {
-      io_uring_sqe* sqe = get_sqe();
-      io_uring_prep_msg_ring(sqe, to.ring_fd, 0, Tag{Op::kWake, 0, 0}.pack(), 0);
-      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-      io_uring_sqe_set_data64(sqe, Tag{Op::kWake, 0, 0}.pack());
-      stats().wakeups_sent.add();
-    }
-    to_self |= target == id_;
-    box.clear();
-  }
-  outbox_targets_.clear();
-  return to_self;
-}
-
-void Worker::drain_inbox() {
-  // Bounded per turn, so that a worker flooded by others still gets to its own sockets
-  // (a new client's CONNECT, a PINGREQ); what is left is drained next turn, without
-  // blocking in between. The senders' back-pressure bounds what can be left.
-  size_t budget = kInboxDrainPerTurn;
-  size_t n = 0;
-  inbox_left_ = false;
-  while (budget > 0 &&
-         (n = shared_.inbox.drain(drain_buf_.data(), std::min(drain_buf_.size(), budget))) > 0) {
-    budget -= n;
-    inbox_left_ = budget == 0;
-    stats().inbox_items.add(n);
-    for (size_t i = 0; i < n; ++i) {
-      const InboxItem& item = drain_buf_[i];
-      switch (item.kind) {
-        case InboxKind::kStop:
-          begin_stop();
-          break;
-        case InboxKind::kTask:
-          item.fn(*this, const_cast<void*>(item.ptr));
-          break;
-        default:
-          handler_->on_inbox(item);
-          break;
-      }
-    }
-  }
-}
-
-// Drops the targets whose inbox went below the low watermark; once none is left, the
-// throttled connections with nothing held read again at once.
-void Worker::update_congestion() {
-  if (congested_.empty()) return;
-  std::erase_if(congested_, [this](int target) {
-    return engine_.shared(target).inbox.approx_size() < kInboxLowWater;
-  });
-  if (!congested_.empty()) return;
-  std::erase_if(throttled_, [this](uint64_t ref) {
-    Connection* c = connection(static_cast<uint32_t>(ref >> 32), static_cast<uint32_t>(ref));
-    if (!c) return true;
-    if (c->held > 0) return false;  // replay_held lets it go
-    c->flags &= static_cast<uint8_t>(~Connection::kThrottled);
-    return true;
-  });
-}
-
-// Handles up to `max` held receive completions, oldest first, while no target is
-// congested (all of them when stopping). A connection is no longer throttled once
-// nothing of it is held.
-void Worker::replay_held(size_t max) {
-  for (size_t n = 0; !held_.empty() && (stopping_ || (n < max && !congested())); ++n) {
-    HeldRecv h = held_.front();
-    held_.pop_front();
-    if (Connection* c = connection(h.slot, h.gen); c && --c->held == 0) {
-      c->flags &= static_cast<uint8_t>(~Connection::kThrottled);
-    }
-    dispatch_recv(h.slot, h.gen, h.res, h.flags);
-  }
-  if (held_.empty() && !congested()) throttled_.clear();
-}
-
 // --- the loop ------------------------------------------------------------------------------
 
 void Worker::flush_sends() {
   for (uint64_t ref : dirty_) {
-    Connection* c = connection(static_cast<uint32_t>(ref >> 32), static_cast<uint32_t>(ref));
+    Connection* c = connection(ref);
     if (!c) continue;
     c->flags &= static_cast<uint8_t>(~Connection::kDirty);
     if (!c->has(Connection::kSendInFlight) && !c->has(Connection::kTornDown) && !c->out.empty()) {
@@ -847,7 +592,7 @@ void Worker::flush_sends() {
 
 void Worker::rearm_recvs() {
   for (uint64_t ref : rearm_) {
-    Connection* c = connection(static_cast<uint32_t>(ref >> 32), static_cast<uint32_t>(ref));
+    Connection* c = connection(ref);
     if (c && !c->closing() && c->state != ConnState::kMoving && !c->has(Connection::kRecvArmed)) {
       arm_recv(*c);
     }
@@ -912,7 +657,7 @@ void Worker::run() {
     now_ms_ = monotonic_ms();
     drain_inbox();
     update_congestion();
-    replay_held(kReplayPerTurn);
+    replay_held();
     if (stopping_ && now_ms_ >= stop_deadline_ms_) {
       for (Connection* c : conns_) {
         if (c) close(*c, CloseCause::kServerShutdown);

@@ -1,4 +1,6 @@
-// Worker: one thread, one io_uring, its listening sockets, its connections. Everything
+// Worker: one thread, one io_uring, its listening sockets, its connections (worker.cpp;
+// moving connections between workers: worker_move.cpp; cross-worker posting and
+// back-pressure: worker_flow.cpp). Everything
 // here runs on the worker's own thread; other threads reach a worker only through its
 // inbox (WorkerShared::inbox) and MSG_RING wake-ups.
 //
@@ -35,7 +37,13 @@ namespace mqttd {
 
 class Engine;
 struct WorkerShared;
-struct MoveState;
+
+// The bytes that travel with a moved connection (the stream from its CONNECT on); owned
+// by whichever worker holds it (worker_move.cpp).
+struct MoveState {
+  int target = -1;
+  std::vector<uint8_t> bytes;
+};
 
 struct SendOp {
   static constexpr int kMaxIov = 64;
@@ -96,6 +104,10 @@ class Worker {
   void post(int target, const InboxItem& item);
   // The live connection in `slot` with generation `gen`, or null.
   Connection* connection(uint32_t slot, uint32_t gen) const;
+  // The same for a Connection::ref().
+  Connection* connection(uint64_t ref) const {
+    return connection(static_cast<uint32_t>(ref >> 32), static_cast<uint32_t>(ref));
+  }
   // Calls fn for every connection that is not closing.
   template <typename Fn>
   void for_each_connection(Fn&& fn) {
@@ -147,7 +159,7 @@ class Worker {
   void throttle(Connection& c);
   void hold(Connection& c, const io_uring_cqe* cqe);
   void update_congestion();
-  void replay_held(size_t max);
+  void replay_held();
   void rearm_recvs();
   void begin_stop();
   bool finished() const;
