@@ -124,6 +124,7 @@ std::string Worker::setup() {
     http_->start();
   }
   outbox_.resize(static_cast<size_t>(worker_count()));
+  unlooked_.assign(static_cast<size_t>(worker_count()), 0);
   drain_buf_.resize(256);
   shared_.ring_fd = ring_.ring_fd;
   int submitted = io_uring_submit(&ring_);

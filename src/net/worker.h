@@ -191,6 +191,7 @@ class Worker {
   std::vector<SendOp*> send_pool_;
   std::vector<std::vector<InboxItem>> outbox_;  // by target worker
   std::vector<int> outbox_targets_;
+  std::vector<uint32_t> unlooked_;  // by target: items posted since its inbox size was read
   std::vector<InboxItem> drain_buf_;
   bool inbox_left_ = false;  // the last drain stopped at its budget
 

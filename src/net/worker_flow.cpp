@@ -21,6 +21,10 @@ constexpr size_t kInboxLowWater = 16384;
 constexpr size_t kReplayPerTurn = 256;
 // Inbox items handled per loop turn at most (see drain_inbox).
 constexpr size_t kInboxDrainPerTurn = 16384;
+// A sender looks at a target's inbox size (which walks every producer of its queue) only
+// after posting this many items to it since it last looked: senders that post little
+// cost nothing, and N senders can overshoot the high watermark by N x this at most.
+constexpr uint32_t kLookEvery = 1024;
 
 }  // namespace
 
@@ -65,7 +69,12 @@ bool Worker::flush_posts() {
     auto& box = outbox_[static_cast<size_t>(target)];
     WorkerShared& to = engine_.shared(target);
     bool wake = to.inbox.post_bulk(id_, box.data(), box.size());
-    if (target != id_ && to.inbox.approx_size() > kInboxHighWater) mark_congested(target);
+    uint32_t& unlooked = unlooked_[static_cast<size_t>(target)];
+    unlooked += static_cast<uint32_t>(box.size());
+    if (target != id_ && unlooked >= kLookEvery) {
+      unlooked = 0;
+      if (to.inbox.approx_size() > kInboxHighWater) mark_congested(target);
+    }
     if (wake && target != id_) {
       io_uring_sqe* sqe = get_sqe();
       io_uring_prep_msg_ring(sqe, to.ring_fd, 0, Tag{Op::kWake, 0, 0}.pack(), 0);
