@@ -198,10 +198,12 @@ void Worker::handle_cqe(const io_uring_cqe* cqe) {
       break;
     case Op::kRecv: {
       Connection* c = connection(t.slot, t.gen);
-      if (c && !stopping_ && (c->held > 0 || c->has(Connection::kThrottled))) {
+      if (!c) {
+        recycle_stale(cqe->flags);
+      } else if (!stopping_ && (c->held > 0 || c->has(Connection::kThrottled))) {
         hold(*c, cqe);
       } else {
-        dispatch_recv(t.slot, t.gen, cqe->res, cqe->flags);
+        on_recv(*c, cqe->res, cqe->flags);
       }
       break;
     }
@@ -273,7 +275,14 @@ void Worker::on_accept(uint32_t index, const io_uring_cqe* cqe) {
 void Worker::dispatch_recv(uint32_t slot, uint32_t gen, int res, uint32_t flags) {
   if (Connection* c = connection(slot, gen)) {
     on_recv(*c, res, flags);
-  } else if (flags & IORING_CQE_F_BUFFER) {
+  } else {
+    recycle_stale(flags);
+  }
+}
+
+// A receive completion for a connection that is gone: only its buffer matters.
+void Worker::recycle_stale(uint32_t flags) {
+  if (flags & IORING_CQE_F_BUFFER) {
     buffers_.recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
   }
 }
@@ -308,11 +317,7 @@ void Worker::on_recv(Connection& c, int res, uint32_t flags) {
 }
 
 void Worker::consume(Connection& c, const uint8_t* data, size_t len) {
-  struct Consuming {  // posts made while handling these bytes throttle `c` (see post())
-    Connection*& slot;
-    Connection* prev;
-    ~Consuming() { slot = prev; }
-  } scope{consuming_, consuming_};
+  Connection* const outer = consuming_;  // posts made meanwhile throttle `c` (see post())
   consuming_ = &c;
   stats().bytes_in.add(len);
   c.last_rx_tick = static_cast<uint32_t>(ms_to_tick(now_ms_));
@@ -339,6 +344,7 @@ void Worker::consume(Connection& c, const uint8_t* data, size_t len) {
       break;
     }
   }
+  consuming_ = outer;
 }
 
 void Worker::refuse_connect(Connection& c, const Frame& frame) {

@@ -138,6 +138,7 @@ class Worker {
   void handle_cqe(const io_uring_cqe* cqe);
   void on_accept(uint32_t index, const io_uring_cqe* cqe);
   void dispatch_recv(uint32_t slot, uint32_t gen, int res, uint32_t flags);
+  void recycle_stale(uint32_t flags);
   void on_recv(Connection& c, int res, uint32_t flags);
   void on_send(Connection& c, int res);
   void on_handoff_out(uint32_t slot, int res);
