@@ -9,11 +9,6 @@ namespace {
 // Output bytes a publisher queues before it waits for the kernel to take them.
 constexpr size_t kOutHighWater = 64 * 1024;
 
-uint64_t mono_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 thread_local std::minstd_rand random_engine{std::random_device{}()};
 
@@ -349,7 +344,7 @@ bool Client::fill(ClientEnv& env, uint64_t due) {
   bool queued = false;
   uint64_t sent_ns = 0;
   while (seq_ < due && out.size() < kOutHighWater && (cfg.qos == 0 || inflight_ < cfg.inflight)) {
-    if (!queued) sent_ns = mono_ns();
+    if (!queued) sent_ns = mono_now_ns();
     append_publish(env, sent_ns);
     queued = true;
   }

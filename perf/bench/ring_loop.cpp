@@ -20,11 +20,6 @@ constexpr uint64_t kStopGraceNs = 2 * kSecond;  // DISCONNECTs get this long to 
 
 }  // namespace
 
-uint64_t mono_now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * kSecond + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 uint64_t RingWorker::tag(Op op, uint32_t slot, uint32_t generation) {
   return static_cast<uint64_t>(op) << 56 | static_cast<uint64_t>(slot & 0xFFFFFF) << 32 |

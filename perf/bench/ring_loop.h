@@ -118,6 +118,5 @@ class RingWorker {
   std::atomic<bool> failed_{false};
 };
 
-uint64_t mono_now_ns();
 
 }  // namespace mqttd::bench

@@ -5,6 +5,8 @@
 // StreamTracker: owned by one subscriber, on its ring thread.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <cstdint>
 #include <new>
@@ -13,6 +15,13 @@
 #include "histogram.h"
 
 namespace mqttd::bench {
+
+// CLOCK_MONOTONIC in nanoseconds: the tool's one clock (send stamps, latency, pacing).
+inline uint64_t mono_now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // A single-writer counter: the owner adds without a locked instruction, readers load.
 class Counter {

@@ -1,7 +1,5 @@
 #include "net/timer_wheel.h"
 
-#include <time.h>
-
 namespace mqttd {
 
 TimerWheel::TimerWheel(uint64_t now_tick) : now_(now_tick) {
@@ -68,12 +66,6 @@ void TimerWheel::advance(uint64_t now, void (*fire)(Timer&, void*), void* ctx) {
       fire(*t, ctx);
     }
   }
-}
-
-uint64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
 }  // namespace mqttd

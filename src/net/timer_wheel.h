@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/clock.h"
+
 namespace mqttd {
 
 // 32 bytes: one is embedded in every connection and every session, so it is kept small
@@ -58,8 +60,7 @@ class TimerWheel {
   size_t size_ = 0;
 };
 
-// Milliseconds of CLOCK_MONOTONIC, and the tick it falls in.
-uint64_t monotonic_ms();
+// The tick a CLOCK_MONOTONIC millisecond (common/clock.h) falls in.
 inline uint64_t ms_to_tick(uint64_t ms) { return ms / TimerWheel::kTickMs; }
 
 }  // namespace mqttd

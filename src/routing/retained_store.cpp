@@ -1,12 +1,11 @@
 // The retained-message store. Invariants are stated in retained_store.h.
 #include "routing/retained_store.h"
 
-#include <time.h>
-
 #include <cstring>
 #include <new>
 #include <random>
 
+#include "common/clock.h"
 #include "routing/hamt.h"
 #include "routing/subscription.h"
 
@@ -44,11 +43,6 @@ void split(std::string_view s, std::vector<std::string_view>& out) {
   }
 }
 
-uint64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 }  // namespace
 
 // One write operation. What it unlinks goes to ctx.retired and is handed to Qsbr in the
